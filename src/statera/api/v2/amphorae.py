@@ -1,0 +1,5 @@
+"""Routes of /amphorae (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

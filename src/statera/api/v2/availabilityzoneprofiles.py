@@ -1,0 +1,5 @@
+"""Routes of /availabilityzoneprofiles (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

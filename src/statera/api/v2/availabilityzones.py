@@ -1,0 +1,5 @@
+"""Routes of /availabilityzones (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Routes of /flavorprofiles (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

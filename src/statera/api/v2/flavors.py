@@ -1,0 +1,5 @@
+"""Routes of /flavors (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

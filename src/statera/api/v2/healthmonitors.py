@@ -1,0 +1,5 @@
+"""Routes of /healthmonitors (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

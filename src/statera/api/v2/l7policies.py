@@ -1,0 +1,5 @@
+"""Routes of /l7policies (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

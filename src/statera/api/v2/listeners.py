@@ -1,0 +1,5 @@
+"""Routes of /listeners (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Routes of /members (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

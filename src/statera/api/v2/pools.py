@@ -1,0 +1,5 @@
+"""Routes of /pools (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Routes of /providers (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

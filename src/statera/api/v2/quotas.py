@@ -1,0 +1,5 @@
+"""Routes of /quotas (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,1 @@
+"""What the API does: validation, quotas, lock-and-mark PENDING_*, enqueue an operation."""

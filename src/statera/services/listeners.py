@@ -1,0 +1,1 @@
+"""Listeners (being written)."""
