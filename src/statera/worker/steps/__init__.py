@@ -1,0 +1,1 @@
+"""The steps flows are made of, grouped by what they touch."""
