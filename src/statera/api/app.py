@@ -76,7 +76,9 @@ def create_app(deps: Deps) -> FastAPI:
         app.include_router(router, prefix="/v2.0", include_in_schema=False)
     from statera.api import neutron
 
-    app.include_router(neutron.router)
+    # The stock CLI asks for networks at the same endpoint, under /v2 or /v2.0.
+    app.include_router(neutron.router, prefix="/v2.0")
+    app.include_router(neutron.router, prefix="/v2", include_in_schema=False)
     if deps.settings.api_settings.healthcheck_enabled:
         @app.get("/healthcheck", include_in_schema=False)
         def healthcheck() -> JSONResponse:

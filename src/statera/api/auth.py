@@ -87,9 +87,10 @@ class BasicAuthenticator:
             self._cache.clear()
 
 
-def noauth_context(request: Request, request_id: str | None) -> RequestContext:
+def noauth_context(request: Request, request_id: str | None,
+                   default_project: str | None = None) -> RequestContext:
     headers = request.headers
-    project = headers.get("x-project-id") or headers.get("x-tenant-id") or None
+    project = headers.get("x-project-id") or headers.get("x-tenant-id") or default_project
     roles = frozenset(r.strip() for r in headers.get("x-roles", "").split(",") if r.strip())
     return RequestContext(project_id=project, user=headers.get("x-user-id"),
                           roles=roles | {"admin"}, is_admin=True, request_id=request_id,

@@ -30,7 +30,8 @@ def context(request: Request) -> RequestContext:
     else:
         from statera.api.auth import noauth_context
 
-        ctx = noauth_context(request, request_id)
+        ctx = noauth_context(request, request_id,
+                             state.deps.settings.api_settings.noauth_project_id or None)
     request.state.ctx = ctx
     return ctx
 

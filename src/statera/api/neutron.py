@@ -18,7 +18,7 @@ from statera.services.context import RequestContext
 from statera.services.deps import Deps
 from statera.services.listing import fmt_time, select_fields
 
-router = APIRouter(prefix="/v2.0", tags=["networking (read-only)"])
+router = APIRouter(tags=["networking (read-only)"])
 
 _FILTERS = {
     "networks": {"id", "name", "shared", "status", "project_id", "tenant_id"},

@@ -71,6 +71,11 @@ class ApiSettingsSection:
         "'statera user add', each with a project and roles.",
         choices=("noauth", "http_basic"),
     )
+    noauth_project_id: str = opt(
+        "default",
+        "Under noauth, the project of requests that name none (no X-Project-Id header and no "
+        "project_id in the body), such as the stock CLI with --os-auth-type none. Empty: "
+        "refuse such requests as upstream does.")
     api_base_uri: str = opt("", "Base URL used in links. Empty: taken from each request.")
     pagination_max_limit: int = opt(1000, "Largest page a list returns.", minimum=1)
     allow_pagination: bool = opt(True, "Honour limit/marker/page_reverse.")
