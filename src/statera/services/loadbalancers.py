@@ -205,6 +205,34 @@ def get(deps: Deps, ctx: RequestContext, lb_id: str, *, check: bool = True) -> m
         return lb
 
 
+def get_tree(deps: Deps, ctx: RequestContext, lb_id: str) -> m.LoadBalancer:
+    """The load balancer with every child loaded and tagged, for the full-tree answer."""
+    options = (
+        selectinload(m.LoadBalancer.listeners).selectinload(m.Listener.l7policies)
+        .selectinload(m.L7Policy.rules),
+        selectinload(m.LoadBalancer.listeners).selectinload(m.Listener.load_balancer),
+        selectinload(m.LoadBalancer.pools).selectinload(m.Pool.members),
+        selectinload(m.LoadBalancer.pools).selectinload(m.Pool.health_monitor),
+        selectinload(m.LoadBalancer.pools).selectinload(m.Pool.load_balancer),
+    )
+    with deps.db.read() as session:
+        lb = common.get_or_404(session, m.LoadBalancer, lb_id, options=options)
+        authorize(ctx, "loadbalancer:get_one", lb.project_id)
+        objs: list[Any] = [lb]
+        for li in lb.listeners:
+            objs.append(li)
+            for pol in li.l7policies:
+                objs.append(pol)
+                objs.extend(pol.rules)
+        for pool in lb.pools:
+            objs.append(pool)
+            objs.extend(pool.members)
+            if pool.health_monitor is not None:
+                objs.append(pool.health_monitor)
+        common.attach_tags(session, objs)
+        return lb
+
+
 def list_(deps: Deps, ctx: RequestContext, params: dict[str, list[str]],
           base_url: str) -> listing.Page:
     authorize(ctx, "loadbalancer:get_all", ctx.project_id)
