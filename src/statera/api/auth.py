@@ -6,8 +6,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import hmac
-import os
 import threading
 import time
 
@@ -18,27 +16,9 @@ from statera.db import models as m
 from statera.db.database import Database
 from statera.domain.errors import NotAuthenticated
 from statera.services.context import RequestContext
+from statera.services.users import hash_password, verify_password
 
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
-
-
-def hash_password(password: str, *, salt: bytes | None = None) -> str:
-    salt = salt or os.urandom(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)  # type: ignore[arg-type]
-    return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
-
-
-def verify_password(password: str, encoded: str) -> bool:
-    try:
-        scheme, salt_b64, digest_b64 = encoded.split("$")
-        salt, digest = base64.b64decode(salt_b64), base64.b64decode(digest_b64)
-    except (ValueError, binascii.Error):
-        return False
-    if scheme != "scrypt":
-        return False
-    candidate = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)  # type: ignore[arg-type]
-    return hmac.compare_digest(candidate, digest)
-
+__all__ = ["BasicAuthenticator", "hash_password", "noauth_context", "verify_password"]
 
 class BasicAuthenticator:
     """Checks Basic credentials against the user table. Successful checks are remembered

@@ -11,8 +11,7 @@ from statera.db.database import Database
 from statera.domain.errors import StateraError
 from statera.services import users
 
-app = typer.Typer(help="Manage the users of the http_basic auth strategy.",
-                  no_args_is_help=True)
+app = typer.Typer(help="Manage the users of the http_basic auth strategy.", no_args_is_help=True)
 
 
 def _database(ctx: typer.Context) -> Database:
@@ -30,13 +29,24 @@ def add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="User name (the Basic auth login).")],
     project: Annotated[str, typer.Option("--project", help="The user's project id.")],
-    role: Annotated[list[str], typer.Option(
-        "--role", help=f"A role (repeat for several): {', '.join(sorted(users.ROLES))}.")],
-    password: Annotated[str | None, typer.Option(
-        "--password", help="The password (visible in the process list; prefer the prompt "
-        "or --password-stdin).")] = None,
-    password_stdin: Annotated[bool, typer.Option(
-        "--password-stdin", help="Read the password from the first line of stdin.")] = False,
+    role: Annotated[
+        list[str],
+        typer.Option(
+            "--role", help=f"A role (repeat for several): {', '.join(sorted(users.ROLES))}."
+        ),
+    ],
+    password: Annotated[
+        str | None,
+        typer.Option(
+            "--password",
+            help="The password (visible in the process list; prefer the prompt "
+            "or --password-stdin).",
+        ),
+    ] = None,
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read the password from the first line of stdin."),
+    ] = False,
 ) -> None:
     """Add a user."""
     if password is not None and password_stdin:
@@ -53,8 +63,7 @@ def add(
         raise _fail(exc) from None
     finally:
         db.dispose()
-    typer.echo(f"added user {user.name} (project {user.project_id}, roles "
-               f"{', '.join(user.roles)})")
+    typer.echo(f"added user {user.name} (project {user.project_id}, roles {', '.join(user.roles)})")
 
 
 @app.command("list")

@@ -143,11 +143,12 @@ def lock_project_quota(session: Session, project_id: str) -> None:
 
 
 def check_quota(session: Session, deps: Deps, project_id: str | None,
-                wanted: dict[str, int]) -> None:
+                wanted: dict[str, int], *, being_created: Sequence[Any] = ()) -> None:
     """403 if adding ``wanted`` objects would take the project over any limit.
 
     Usage is counted from live rows under the project's quota lock, so concurrent creates see
-    each other and the count never drifts.
+    each other and the count never drifts. ``being_created``: objects of this request that
+    may already be flushed, and so must not be counted twice.
     """
     wanted = {k: v for k, v in wanted.items() if v > 0}
     if not wanted or project_id is None:
@@ -161,7 +162,10 @@ def check_quota(session: Session, deps: Deps, project_id: str | None,
         limit = limits[res]
         if limit == -1:
             continue
-        if quota_usage(session, project_id, res) + count > limit:
+        model = QUOTA_MODELS[res]
+        flushed = sum(1 for obj in being_created
+                      if isinstance(obj, model) and sa.inspect(obj).persistent)
+        if quota_usage(session, project_id, res) - flushed + count > limit:
             over.append(res)
     if over:
         raise QuotaExceeded(resources=", ".join(sorted(over)))

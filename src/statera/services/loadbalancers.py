@@ -125,7 +125,8 @@ def create(deps: Deps, ctx: RequestContext, data: dict[str, Any]) -> m.LoadBalan
         graph = GraphBuild(single_call=True)
         graph.add("load_balancer", lb)
         _build_children(session, deps, ctx, lb, data, graph)
-        common.check_quota(session, deps, project_id, graph.counts)
+        common.check_quota(session, deps, project_id, graph.counts,
+                           being_created=graph.created)
         session.flush()
         common.set_tags(session, lb.id, data.get("tags"))
         common.enqueue(session, "create_load_balancer", load_balancer_id=lb.id,

@@ -1,0 +1,1 @@
+"""The amphora agent: runs inside an amphora; never imports the control plane."""

@@ -1,0 +1,1 @@
+"""Heartbeat receiver, status updater and failover requests (issue: health manager)."""

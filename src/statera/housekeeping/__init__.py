@@ -1,0 +1,1 @@
+"""Periodic cleanup, certificate rotation and the spare pool (issue: housekeeping)."""

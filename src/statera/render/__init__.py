@@ -1,0 +1,1 @@
+"""Pure renderers: domain objects to haproxy.cfg and keepalived.conf."""

@@ -1,0 +1,1 @@
+"""Versioned wire formats: agent API payloads and the heartbeat codec."""
