@@ -65,10 +65,12 @@ def wait_all(client: httpx.Client, ids: list[str], want: str | None, timeout: fl
     while pending and time.perf_counter() - start < timeout:
         for lb_id in list(pending):
             r = client.get(f"/v2/lbaas/loadbalancers/{lb_id}")
-            if want is None and r.status_code == 404:
-                pending.discard(lb_id)
-            elif r.status_code == 200 and r.json()["loadbalancer"]["provisioning_status"] in (
-                    want, "ERROR"):
+            if want is None:
+                settled = r.status_code == 404
+            else:
+                settled = r.status_code == 200 and r.json()["loadbalancer"][
+                    "provisioning_status"] in (want, "ERROR")
+            if settled:
                 pending.discard(lb_id)
         time.sleep(0.05)
     if pending:

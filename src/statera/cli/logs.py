@@ -15,6 +15,7 @@ def setup_logging(debug: bool) -> None:
         "%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.INFO)
-    for noisy in ("uvicorn.access", "httpx", "alembic.runtime.migration", "alembic.runtime.plugins"):
+    for noisy in ("uvicorn.access", "httpx", "alembic.runtime.migration",
+                  "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     root._statera = True  # type: ignore[attr-defined]

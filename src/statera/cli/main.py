@@ -69,7 +69,7 @@ def version() -> None:
 def up(ctx: typer.Context) -> None:
     """Run every service in this one process on the configured (or embedded) defaults:
     API, worker. Creates the database on first start."""
-    from statera.cli.services import on_signals, start_worker, wire
+    from statera.cli.services import start_worker, wire
 
     settings = _settings(ctx)
     Path(settings.default.state_path).mkdir(parents=True, exist_ok=True)

@@ -62,8 +62,8 @@ def member_list(ctx: RequestContext, project_id: str | None) -> bool:
 
 def any_reader(ctx: RequestContext, project_id: str | None) -> bool:
     """Read of project-less resources (flavors, AZs, providers): any reader role."""
-    return (_is_admin(ctx) or bool(ctx.roles & (GLOBAL_READER_ROLES | READER_ROLES))
-            and ctx.project_id is not None)
+    return (_is_admin(ctx) or (bool(ctx.roles & (GLOBAL_READER_ROLES | READER_ROLES))
+            and ctx.project_id is not None))
 
 
 Rule = Callable[[RequestContext, str | None], bool]

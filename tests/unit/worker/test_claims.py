@@ -83,7 +83,7 @@ def test_one_load_balancer_runs_in_order(tmp_path: Path, db_url: str) -> None:
 
 def test_an_expired_lease_is_taken_over(tmp_path: Path, db_url: str) -> None:
     deps = _deps(tmp_path, db_url)
-    (op,) = _add_ops(deps, 1)
+    _add_ops(deps, 1)
     drivers = load_drivers(deps.settings)
     a, b = Worker(deps, drivers, name="a"), Worker(deps, drivers, name="b")
     claim_a = a.claim_next()[0]

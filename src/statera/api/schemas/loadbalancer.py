@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from pydantic import StringConstraints
 
-
 from statera.api.schemas.base import UUID, Body, Name, ProjectId, Tags
 from statera.db import models as m
 from statera.services.common import attached_tags

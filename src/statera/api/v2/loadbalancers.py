@@ -15,12 +15,12 @@ from statera.api.common import (
     ok,
     query_params,
 )
+from statera.api.schemas.base import given
 from statera.api.schemas.loadbalancer import (
     LoadBalancerCreateBody,
     LoadBalancerUpdateBody,
     present_loadbalancer,
 )
-from statera.api.schemas.base import given
 from statera.services import loadbalancers as svc
 from statera.services.context import RequestContext
 from statera.services.deps import Deps
