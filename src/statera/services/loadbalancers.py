@@ -231,6 +231,9 @@ def get_tree(deps: Deps, ctx: RequestContext, lb_id: str) -> m.LoadBalancer:
             if pool.health_monitor is not None:
                 objs.append(pool.health_monitor)
         common.attach_tags(session, objs)
+        from statera.services import pools as pool_svc
+
+        pool_svc.attach(session, lb.pools)
         return lb
 
 

@@ -43,11 +43,29 @@ def _set(session: Session, model: type[m.Base], cond: sa.ColumnElement[bool], fr
                     .execution_options(synchronize_session=False))
 
 
+def _descendants(session: Session, model: type[m.Base], ids: list[str]) -> list[str]:
+    """Ids of the rows the database deletes with these (ON DELETE CASCADE): their tags must
+    go too."""
+    out: list[str] = []
+    if model is m.Listener:
+        policies = list(session.scalars(sa.select(m.L7Policy.id).where(
+            m.L7Policy.listener_id.in_(ids))))
+        out += policies + _descendants(session, m.L7Policy, policies)
+    elif model is m.L7Policy and ids:
+        out += list(session.scalars(sa.select(m.L7Rule.id).where(m.L7Rule.l7policy_id.in_(ids))))
+    elif model is m.Pool:
+        out += list(session.scalars(sa.select(m.Member.id).where(m.Member.pool_id.in_(ids))))
+        out += list(session.scalars(sa.select(m.HealthMonitor.id).where(
+            m.HealthMonitor.pool_id.in_(ids))))
+    return out
+
+
 def remove_objects(session: Session, model: type[m.Base], cond: sa.ColumnElement[bool]) -> None:
     ids = list(session.scalars(sa.select(model.id).where(cond)))  # type: ignore[attr-defined]
     if not ids:
         return
-    session.execute(sa.delete(m.Tag).where(m.Tag.resource_id.in_(ids)))
+    tagged = ids + _descendants(session, model, ids)
+    session.execute(sa.delete(m.Tag).where(m.Tag.resource_id.in_(tagged)))
     if model is m.Listener:
         session.execute(sa.delete(m.ListenerStatistics).where(
             m.ListenerStatistics.listener_id.in_(ids)))
