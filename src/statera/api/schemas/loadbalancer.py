@@ -7,6 +7,8 @@ from typing import Annotated, Any
 from pydantic import StringConstraints
 
 from statera.api.schemas.base import UUID, Body, Name, ProjectId, Tags
+from statera.api.schemas.listener import ListenerSingleCreate
+from statera.api.schemas.pool import PoolSingleCreate
 from statera.db import models as m
 from statera.services.common import attached_tags
 from statera.services.listing import fmt_time
@@ -32,8 +34,8 @@ class LoadBalancerCreate(Body):
     additional_vips: list[AdditionalVipIn] | None = None
     project_id: ProjectId | None = None
     tenant_id: ProjectId | None = None
-    listeners: list[dict[str, Any]] | None = None
-    pools: list[dict[str, Any]] | None = None
+    listeners: list[ListenerSingleCreate] | None = None
+    pools: list[PoolSingleCreate] | None = None
     provider: Annotated[str, StringConstraints(max_length=64)] | None = None
     tags: Tags | None = None
     flavor_id: UUID | None = None

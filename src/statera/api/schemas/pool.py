@@ -54,8 +54,13 @@ class PoolCreateBody(Body):
 
 
 class PoolSingleCreate(_PoolFields):
-    """A pool inside a single-call create (under ``pools`` or as a listener's default_pool)."""
+    """A pool inside a single-call create (under ``pools`` or as a listener's default_pool).
 
+    ``{"name": "web"}`` alone refers to a pool of the same request by name, so protocol and
+    algorithm are only required (by the service) for a new pool."""
+
+    protocol: Word | None = None  # type: ignore[assignment]
+    lb_algorithm: Word | None = None  # type: ignore[assignment]
     members: list[MemberSingleCreate] | None = None
     healthmonitor: HealthMonitorSingleCreate | None = None
 
