@@ -104,6 +104,43 @@ class Api:
 
 
 _TEMPLATE: dict[str, Path] = {}
+# Set by --db=mariadb|postgresql: every build_api() then runs on that server's database.
+_SERVER: dict[str, str] = {}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--db", default=os.environ.get("STATERA_TEST_DB", "sqlite"),
+                     choices=["sqlite", "mariadb", "postgresql"],
+                     help="database the `api` fixture (and build_api) runs on")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _server_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    kind = request.config.getoption("--db")
+    if kind == "sqlite":
+        yield
+        return
+    gen = _server_db(kind)
+    url = next(gen)
+    upgrade(url)
+    _SERVER["url"] = url
+    try:
+        yield
+    finally:
+        _SERVER.clear()
+        next(gen, None)
+
+
+def _empty_tables(url: str) -> None:
+    from statera.db.models import Base
+
+    db = Database(url, pool_size=1, max_overflow=0)
+    try:
+        with db.write() as session:
+            for table in reversed(Base.metadata.sorted_tables):
+                session.execute(table.delete())
+    finally:
+        db.dispose()
 
 
 def _migrated_sqlite(tmp_path: Path) -> None:
@@ -120,6 +157,9 @@ def _migrated_sqlite(tmp_path: Path) -> None:
 
 
 def build_api(tmp_path: Path, url: str | None = None, **env: str) -> Api:
+    if url is None and "STATERA_DATABASE__CONNECTION" not in env and "url" in _SERVER:
+        url = _SERVER["url"]
+        _empty_tables(url)
     settings = make_settings(tmp_path, url, **env)
     if url is None and "STATERA_DATABASE__CONNECTION" not in env:
         _migrated_sqlite(tmp_path)

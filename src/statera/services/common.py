@@ -54,7 +54,9 @@ def get_or_404(session: Session, model: type[T], obj_id: str, *, for_update: boo
     if options:
         stmt = stmt.options(*options)
     if for_update:
-        stmt = stmt.with_for_update()
+        # Lock the row alone: PostgreSQL refuses FOR UPDATE across the outer joins of eager
+        # loads; related rows load lazily afterwards in the same transaction.
+        stmt = stmt.options(sa.orm.lazyload("*")).with_for_update()
     obj = session.scalars(stmt).unique().first()
     status = getattr(obj, "provisioning_status", None)
     if obj is None or status == ProvisioningStatus.DELETED:

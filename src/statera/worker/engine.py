@@ -100,6 +100,7 @@ class Fence:
         self.claim = claim
         self.clock = clock
         self.lost = threading.Event()
+        self.last_saved = 0.0  # time.monotonic() of the last successful save
 
     def _where(self) -> Any:
         c = self.claim
@@ -116,6 +117,7 @@ class Fence:
         if result.rowcount != 1:  # type: ignore[attr-defined]
             self.lost.set()
             raise LeaseLost(f"operation {self.claim.operation_id} is no longer ours")
+        self.last_saved = time.monotonic()
 
     def renew(self) -> bool:
         try:
@@ -234,7 +236,10 @@ class Engine:
                               step.name)
         else:
             assert isinstance(step, ActionStep)
-            self._save_progress(fence, ctx, done, "execute", None, step.name)
+            # Act only while the claim is surely ours: the save that ended the previous step
+            # proves it if it was recent; otherwise prove it again now.
+            if time.monotonic() - fence.last_saved > fence.claim.lease_seconds / 3:
+                self._save_progress(fence, ctx, done, "execute", None, step.name)
             step.execute(env, ctx)
             self._save_progress(fence, ctx, [*done, step.name], "execute", None, step.name)
         done.append(step.name)
