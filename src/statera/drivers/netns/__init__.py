@@ -1,0 +1,1 @@
+"""Linux plumbing for namespace amphorae: a guarded `ip` runner, host bridges, names."""

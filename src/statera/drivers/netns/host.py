@@ -1,0 +1,133 @@
+"""The host side of namespace amphorae: the project's bridges, each with the host's address,
+and an nftables table of our own that keeps tenant traffic on its bridge.
+
+Before giving a bridge an address, the host's routes are checked: a CIDR that overlaps any
+network the host already reaches (other than through our own bridges) is refused, because
+adding it would steal that traffic from the host's real interfaces.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from statera.domain.errors import ConfigError
+from statera.drivers.netns.ip import Ip, IpError, ours_link
+
+LOG = logging.getLogger(__name__)
+NFT_TABLE = "statera"
+
+
+@dataclass(frozen=True)
+class BridgeSpec:
+    name: str
+    cidr: str           # the network, e.g. 10.210.0.0/24
+    host_address: str   # the host's address on it, e.g. 10.210.0.1
+    mtu: int = 1500
+
+
+def foreign_networks(ip: Ip) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Networks the host reaches through links that are not ours (default routes excluded:
+    they overlap everything by definition)."""
+    nets = []
+    for table in ("main", "local"):
+        for route in ip.json("route", "show", "table", table):
+            dst, dev = route.get("dst"), route.get("dev", "")
+            if not dst or dst == "default" or ours_link(dev):
+                continue
+            try:
+                nets.append(ipaddress.ip_network(dst, strict=False))
+            except ValueError:
+                continue
+    for link in ip.json("addr", "show"):
+        if ours_link(link.get("ifname", "")):
+            continue
+        for info in link.get("addr_info", []):
+            try:
+                nets.append(ipaddress.ip_network(f"{info['local']}/{info['prefixlen']}",
+                                                 strict=False))
+            except (KeyError, ValueError):
+                continue
+    return nets
+
+
+def check_no_overlap(ip: Ip, spec: BridgeSpec) -> None:
+    wanted = ipaddress.ip_network(spec.cidr)
+    for net in foreign_networks(ip):
+        if net.version == wanted.version and net.overlaps(wanted) and net.prefixlen > 0:
+            raise ConfigError(
+                f"bridge {spec.name}: {spec.cidr} overlaps {net}, which this host already "
+                "uses; choose another CIDR for it")
+
+
+def ensure_bridge(ip: Ip, spec: BridgeSpec) -> None:
+    """Create the bridge (idempotent) and give the host its address on it."""
+    if not ours_link(spec.name):
+        raise ConfigError(f"bridge name {spec.name!r} must start with st-")
+    prefix = ipaddress.ip_network(spec.cidr).prefixlen
+    if not ip.link_exists(spec.name):
+        check_no_overlap(ip, spec)
+        ip("link", "add", spec.name, "type", "bridge")
+        LOG.info("created bridge %s for %s", spec.name, spec.cidr)
+    ip("link", "set", spec.name, "mtu", str(spec.mtu), "up")
+    have = {f"{a['local']}/{a['prefixlen']}"
+            for link in ip.json("addr", "show", "dev", spec.name)
+            for a in link.get("addr_info", [])}
+    want = f"{spec.host_address}/{prefix}"
+    if want not in have:
+        ip("addr", "replace", want, "dev", spec.name)
+
+
+def remove_bridge(ip: Ip, name: str) -> None:
+    if ours_link(name) and ip.link_exists(name):
+        ip("link", "del", name)
+
+
+def isolation_rules(bridges: list[str], mgmt_bridge: str, protected_ports: list[int],
+                    table: str = NFT_TABLE) -> str:
+    """An nftables ruleset (our own table only) that forwards nothing into or out of our
+    bridges, and lets tenant bridges reach no control-plane port on the host."""
+    tenant = [b for b in bridges if b != mgmt_bridge]
+    all_set = ", ".join(f'"{b}"' for b in [mgmt_bridge, *tenant])
+    lines = [
+        f"table inet {table} {{",
+        "  chain forward {",
+        "    type filter hook forward priority -10; policy accept;",
+        f"    iifname {{ {all_set} }} drop",
+        f"    oifname {{ {all_set} }} drop",
+        "  }",
+    ]
+    if tenant and protected_ports:
+        tenant_set = ", ".join(f'"{b}"' for b in tenant)
+        ports = ", ".join(str(p) for p in sorted(set(protected_ports)))
+        lines += [
+            "  chain input {",
+            "    type filter hook input priority -10; policy accept;",
+            f"    iifname {{ {tenant_set} }} tcp dport {{ {ports} }} drop",
+            f"    iifname {{ {tenant_set} }} udp dport {{ {ports} }} drop",
+            "  }",
+        ]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def apply_isolation(ruleset: str, table: str = NFT_TABLE) -> None:
+    """Replace our nftables table (and only ours) with ``ruleset``."""
+    if not table.startswith("statera"):
+        raise ConfigError(f"nftables table {table!r} is not Statera's")
+    nft = shutil.which("nft")
+    if nft is None:
+        raise ConfigError("nft (package nftables) is required for namespace amphorae")
+    subprocess.run([nft, "delete", "table", "inet", table], capture_output=True)
+    proc = subprocess.run([nft, "-f", "-"], input=ruleset, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise IpError(["nft", "-f", "-"], proc.returncode, proc.stderr)
+
+
+def remove_isolation(table: str = NFT_TABLE) -> None:
+    nft = shutil.which("nft")
+    if nft and table.startswith("statera"):
+        subprocess.run([nft, "delete", "table", "inet", table], capture_output=True)

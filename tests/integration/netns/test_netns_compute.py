@@ -1,0 +1,67 @@
+"""The netns compute driver with real namespaces, veths and a bridge of the test's own."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from statera.drivers.compute.base import AmphoraBuild
+from statera.drivers.compute.netns import NetnsComputeDriver
+from statera.drivers.netns.amphora_ns import AmphoraNames
+from statera.drivers.netns.host import BridgeSpec
+from statera.drivers.netns.ip import Ip
+
+
+def _driver(tmp_path: Path, bridge: BridgeSpec, ip: Ip) -> NetnsComputeDriver:
+    return NetnsComputeDriver(
+        state_dir=tmp_path, mgmt_bridge=bridge.name, mgmt_cidr=bridge.cidr,
+        mgmt_host_address=bridge.host_address,
+        agent_command=lambda home: ["sleep", "300"], ip=ip)
+
+
+def test_build_status_delete_leave_nothing(tmp_path: Path, test_bridge: BridgeSpec,
+                                           ip: Ip) -> None:
+    driver = _driver(tmp_path, test_bridge, ip)
+    amp = str(uuid.uuid4())
+    names = AmphoraNames(amp)
+    try:
+        first = driver.build(AmphoraBuild(amphora_id=amp, server_pem=b"secret"))
+        again = driver.build(AmphoraBuild(amphora_id=amp, server_pem=b"secret"))
+        assert first == again and first.status == "ACTIVE"
+        assert {names.mgmt_ns, names.tenant_ns} <= set(ip.namespaces())
+        assert driver.status(amp).status == "ACTIVE"
+        assert (driver.amphora_dir(amp) / "server.pem").stat().st_mode & 0o777 == 0o600
+        # The management namespace reaches the host's address on the bridge, and only that.
+        with socket.socket() as server:
+            server.bind((test_bridge.host_address, 0))
+            server.listen(1)
+            port = server.getsockname()[1]
+            probe = subprocess.run(
+                ["ip", "netns", "exec", names.mgmt_ns, sys.executable, "-c",
+                 f"import socket; socket.create_connection(('{test_bridge.host_address}', "
+                 f"{port}), timeout=3).close()"], capture_output=True, text=True, timeout=20)
+        assert probe.returncode == 0, probe.stderr
+        routes = ip.in_ns(names.mgmt_ns, "route", "show")
+        assert "default" not in routes
+    finally:
+        driver.delete(amp)
+    assert not {names.mgmt_ns, names.tenant_ns} & set(ip.namespaces())
+    assert not ip.link_exists(names.mgmt_veth)
+    assert not driver.amphora_dir(amp).exists()
+    assert driver.addresses.owners() == {}
+    assert driver.status(amp).status == "DELETED"
+    driver.delete(amp)  # idempotent
+
+
+def test_addresses_are_unique(tmp_path: Path, test_bridge: BridgeSpec, ip: Ip) -> None:
+    driver = _driver(tmp_path, test_bridge, ip)
+    amps = [str(uuid.uuid4()) for _ in range(3)]
+    try:
+        addrs = {driver.build(AmphoraBuild(amphora_id=a)).lb_network_ip for a in amps}
+        assert len(addrs) == 3 and test_bridge.host_address not in addrs
+    finally:
+        for a in amps:
+            driver.delete(a)
