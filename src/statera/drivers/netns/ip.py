@@ -53,9 +53,9 @@ def ours_link(name: str) -> bool:
 def check(args: Sequence[str]) -> None:
     """Raise UnsafeNetworkCommand unless ``ip <args>`` keeps to what Statera owns."""
     a = list(args)
-    if any("flush" == x for x in a):
+    if "flush" in a:
         raise UnsafeNetworkCommand("ip … flush is never allowed")
-    if a[:2] == ["-n", a[1] if len(a) > 1 else ""] and len(a) > 1:
+    if len(a) > 1 and a[0] == "-n":
         if not ours_ns(a[1]):
             raise UnsafeNetworkCommand(f"namespace {a[1]!r} is not Statera's")
         return
@@ -73,19 +73,18 @@ def check(args: Sequence[str]) -> None:
         if verb == "exec" and len(rest) >= 2 and ours_ns(rest[1]):
             return
         raise UnsafeNetworkCommand(f"ip netns {' '.join(rest)}: not one of our namespaces")
-    if obj == "link":
-        # ip link add NAME type … [peer name X netns NS]; set NAME …; del NAME
-        if verb in ("add", "set", "del", "delete") and len(rest) >= 2:
-            target = rest[2] if rest[1] == "dev" and len(rest) > 2 else rest[1]
-            if not ours_link(target):
-                raise UnsafeNetworkCommand(f"link {target!r} is not Statera's")
-            if "netns" in rest:
-                ns = rest[rest.index("netns") + 1]
-                if not ours_ns(ns):
-                    raise UnsafeNetworkCommand(f"namespace {ns!r} is not Statera's")
-            if "master" in rest and not ours_link(rest[rest.index("master") + 1]):
-                raise UnsafeNetworkCommand("only our bridges may be a master")
-            return
+    # ip link add NAME type … [peer name X netns NS]; set NAME …; del NAME
+    if obj == "link" and verb in ("add", "set", "del", "delete") and len(rest) >= 2:
+        target = rest[2] if rest[1] == "dev" and len(rest) > 2 else rest[1]
+        if not ours_link(target):
+            raise UnsafeNetworkCommand(f"link {target!r} is not Statera's")
+        if "netns" in rest:
+            ns = rest[rest.index("netns") + 1] if rest[-1] != "netns" else ""
+            if not ours_ns(ns):
+                raise UnsafeNetworkCommand(f"namespace {ns!r} is not Statera's")
+        if "master" in rest and not ours_link(rest[rest.index("master") + 1]):
+            raise UnsafeNetworkCommand("only our bridges may be a master")
+        return
     if obj in ("addr", "address", "a") and verb in ("add", "del", "delete", "replace"):
         dev = rest[rest.index("dev") + 1] if "dev" in rest else ""
         if ours_link(dev):
