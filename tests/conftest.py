@@ -32,11 +32,12 @@ def _snapshot_host_network() -> tuple[str, str]:
     addrs = subprocess.run(["ip", "-o", "addr", "show"], capture_output=True, text=True).stdout
     routes = subprocess.run(["ip", "route", "show", "table", "all"], capture_output=True,
                             text=True).stdout
-    # Only the host's own links: bridges and veths the project makes are named st-*/sv-*.
+    # Only the host's own links: bridges and veth ends the project makes are st-*, sv*, sb*.
+    ours = ("st-", "sv", "sb")
     keep = [line for line in addrs.splitlines()
-            if not any(f": {p}" in line for p in ("st-", "sv-", "sb-", "stb"))]
+            if not any(line.split(": ", 1)[-1].startswith(p) for p in ours)]
     keep_routes = [line for line in routes.splitlines()
-                   if not any(f"dev {p}" in line for p in ("st-", "sv-", "sb-", "stb"))]
+                   if not any(f"dev {p}" in line for p in ours)]
     return "\n".join(keep), "\n".join(keep_routes)
 
 
