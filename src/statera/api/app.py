@@ -27,7 +27,7 @@ class _Edges:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        if path.endswith(".json"):
+        if path.endswith(".json") and path.startswith("/v2"):
             scope = dict(scope, path=path[:-5], raw_path=path[:-5].encode())
         headers = dict(scope.get("headers") or [])
         accept = headers.get(b"accept", b"").decode("latin-1").lower()

@@ -277,7 +277,7 @@ def _network_from_section(name: str, values: Mapping[str, str]) -> TenantNetwork
         except ValueError:
             raise ConfigError(f"{where} allocation_pool: expected FIRST-LAST, got {pool!r}.") \
                 from None
-        if not sep or start not in net or end not in net or start > end:
+        if not sep or start not in net or end not in net or int(start) > int(end):
             raise ConfigError(f"{where} allocation_pool: {pool!r} must be FIRST-LAST inside {net}.")
     else:
         start = first + 1 if gateway is not None and ipaddress.ip_address(gateway) == first \
@@ -338,10 +338,10 @@ def load_settings(path: str | os.PathLike[str] | None = None,
         if not key.startswith("STATERA_") or "__" not in key or key == "STATERA_CONFIG":
             continue
         section_key, _, option = key[len("STATERA_"):].partition("__")
-        section = next((s for s in SECTIONS if s.lower() == section_key.lower()), None)
-        if section is None:
+        found = next((s for s in SECTIONS if s.lower() == section_key.lower()), None)
+        if found is None:
             raise ConfigError(f"{key}: no section {section_key.lower()!r}.")
-        _apply(getattr(settings, SECTIONS[section]), section, {option.lower(): raw}, key)
+        _apply(getattr(settings, SECTIONS[found]), found, {option.lower(): raw}, key)
     networks = [_network_from_section(s.partition(":")[2], dict(parser[s]))
                 for s in parser.sections() if s.startswith("network:")]
     _check_networks(networks)
@@ -370,7 +370,7 @@ def _check_cross(settings: Settings) -> None:
             f"[api_settings] default_provider_driver: {api.default_provider_driver!r} is not "
             "in enabled_provider_drivers.")
     url = settings.database_url
-    if not url.split(":", 1)[0].split("+", 1)[0] in ("sqlite", "mysql", "mariadb", "postgresql"):
+    if url.split(":", 1)[0].split("+", 1)[0] not in ("sqlite", "mysql", "mariadb", "postgresql"):
         raise ConfigError("[database] connection: only sqlite, mysql/mariadb and postgresql "
                           "URLs are supported.")
 

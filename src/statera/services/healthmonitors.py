@@ -25,19 +25,18 @@ from statera.services import common, listing
 from statera.services.common import GraphBuild, authorize, new_id
 from statera.services.context import RequestContext
 from statera.services.deps import Deps
-from statera.services.loadbalancers import scope_to_project
-from statera.services.pools import (
-    bad,
+from statera.services.fields import (
     boolean,
     check_keys,
     choice,
     integer,
-    lock_pool,
-    pool_listeners,
+    invalid,
     required_bool,
     tags,
     text,
 )
+from statera.services.loadbalancers import scope_to_project
+from statera.services.pools import lock_pool, pool_listeners
 
 LISTING = listing.Listing(
     model=m.HealthMonitor,
@@ -104,7 +103,7 @@ def _url_path(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not _URL_PATH.fullmatch(value):
-        raise bad(
+        raise invalid(
             "url_path",
             value,
             "An absolute URL path starting with '/' (no whitespace, "
@@ -125,7 +124,7 @@ def _expected_codes(value: Any) -> str | None:
         ):
             codes = [int(found.group(1)), int(found.group(2))]
     if not codes or not all(100 <= c <= 599 for c in codes):
-        raise bad(
+        raise invalid(
             "expected_codes",
             value,
             "Use a code (200), a list (200,202) or a range "
@@ -138,7 +137,7 @@ def _http_version(value: Any) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or value not in (1.0, 1.1):
-        raise bad("http_version", value, "Value should be one of: 1.0, 1.1.")
+        raise invalid("http_version", value, "Value should be one of: 1.0, 1.1.")
     return float(value)
 
 
@@ -146,7 +145,7 @@ def _domain_name(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not _HOSTNAME.fullmatch(value):
-        raise bad("domain_name", value, "A valid host name is required.")
+        raise invalid("domain_name", value, "A valid host name is required.")
     return value
 
 
@@ -208,7 +207,7 @@ def build_health_monitor(
     """Check ``data`` and add the health monitor (PENDING_CREATE) of ``pool``. The caller
     locks, checks quota and enqueues."""
     if not isinstance(data, dict):
-        raise bad("healthmonitor", data, "An object is required.")
+        raise invalid("healthmonitor", data, "An object is required.")
     check_keys(data, HM_KEYS, "healthmonitor")
     settings = check_settings(deps, pool.protocol, data, data)
     if pool.health_monitor is not None:
@@ -285,7 +284,7 @@ def _lock(
 def create(deps: Deps, ctx: RequestContext, data: dict[str, Any]) -> m.HealthMonitor:
     pool_id = data.get("pool_id")
     if not pool_id:
-        raise bad("pool_id", None, "Mandatory field missing.")
+        raise invalid("pool_id", None, "Mandatory field missing.")
 
     def work(session: Session) -> str:
         lb, pool = lock_pool(session, pool_id)

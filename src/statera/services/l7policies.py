@@ -3,7 +3,6 @@ create/read/update/delete of policies on HTTP and TERMINATED_HTTPS listeners."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,23 +10,25 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from statera.db import models as m
-from statera.domain.enums import (
-    LISTENER_POOL_PROTOCOLS,
-    L7PolicyAction,
-    OperatingStatus,
-    ProvisioningStatus,
-)
+from statera.domain.enums import L7PolicyAction, OperatingStatus, ProvisioningStatus
 from statera.domain.errors import InvalidInput, NotFound
 from statera.services import common, l7rules, listing
 from statera.services.common import GraphBuild, authorize, new_id
 from statera.services.context import RequestContext
 from statera.services.deps import Deps
-from statera.services.l7rules import check_text, invalid
+from statera.services.fields import (
+    HTTP_LISTENER_PROTOCOLS,
+    URI_CHARS,
+    check_text,
+    invalid,
+    one_of,
+    required_bool,
+)
+from statera.services.listener_rules import check_pool_protocol, routable_pool
 from statera.services.loadbalancers import scope_to_project
 
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 DEFAULT_REDIRECT_CODE = 302
-L7_LISTENER_PROTOCOLS = ("HTTP", "TERMINATED_HTTPS")
 # The redirect field each action needs; the other two must be null.
 ACTION_FIELD = {
     L7PolicyAction.REDIRECT_TO_POOL: "redirect_pool_id",
@@ -36,9 +37,6 @@ ACTION_FIELD = {
 }
 REDIRECT_FIELDS = ("redirect_pool_id", "redirect_url", "redirect_prefix")
 _URL_ACTIONS = (L7PolicyAction.REDIRECT_TO_URL, L7PolicyAction.REDIRECT_PREFIX)
-_ACTIONS = frozenset(a.value for a in L7PolicyAction)
-# RFC 3986 characters only: no spaces, quotes, angle brackets or backslashes.
-_URL = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 
 LISTING = listing.Listing(
     model=m.L7Policy,
@@ -70,20 +68,10 @@ LOAD = (selectinload(m.L7Policy.rules).load_only(m.L7Rule.id),)
 # ---- validation ------------------------------------------------------------------------------
 
 
-def check_pool_protocol(listener_protocol: str, pool_protocol: str) -> None:
-    allowed = LISTENER_POOL_PROTOCOLS.get(listener_protocol, frozenset())
-    if not allowed:
-        raise InvalidInput(f"{listener_protocol} listeners cannot send traffic to a pool.")
-    if pool_protocol not in allowed:
-        raise InvalidInput(
-            f"The pool protocol '{pool_protocol}' is invalid while the "
-            f"listener protocol is '{listener_protocol}'."
-        )
-
-
 def check_url(field: str, value: Any) -> None:
     check_text(field, value)
-    parts = urlsplit(value) if _URL.fullmatch(value) else None
+    # RFC 3986 characters only: no spaces, quotes, angle brackets or backslashes.
+    parts = urlsplit(value) if URI_CHARS.fullmatch(value) else None
     if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise invalid(
             field,
@@ -94,8 +82,7 @@ def check_url(field: str, value: Any) -> None:
 
 def _check_action(state: dict[str, Any]) -> None:
     action = state["action"]
-    if action not in _ACTIONS:
-        raise invalid("action", action, f"Value should be one of {sorted(_ACTIONS)}.")
+    one_of("action", action, L7PolicyAction)
     wanted = ACTION_FIELD.get(action)
     for field in REDIRECT_FIELDS:
         if field == wanted and state[field] is None:
@@ -118,20 +105,6 @@ def _check_action(state: dict[str, Any]) -> None:
             code,
             "Only REDIRECT_TO_URL and REDIRECT_PREFIX policies take a redirect code.",
         )
-
-
-def _redirect_pool(
-    session: Session, lb: m.LoadBalancer, listener: m.Listener, pool_id: str
-) -> m.Pool:
-    pool = session.get(m.Pool, pool_id)
-    if (
-        pool is None
-        or pool.load_balancer_id != lb.id
-        or pool.provisioning_status == ProvisioningStatus.DELETED
-    ):
-        raise NotFound(resource="Pool", id=pool_id)
-    check_pool_protocol(listener.protocol, pool.protocol)
-    return pool
 
 
 def _nested_pool(
@@ -185,7 +158,7 @@ def build_l7policy(
     graph: GraphBuild,
 ) -> m.L7Policy:
     """Validate ``data`` and add a policy (PENDING_CREATE), with its rules, to ``listener``."""
-    if listener.protocol not in L7_LISTENER_PROTOCOLS:
+    if listener.protocol not in HTTP_LISTENER_PROTOCOLS:
         raise InvalidInput(
             f"L7 policies can only be used on HTTP and TERMINATED_HTTPS "
             f"listeners, not on {listener.protocol} listener {listener.id}."
@@ -212,7 +185,7 @@ def build_l7policy(
     if nested_pool is not None:
         state["redirect_pool_id"] = _nested_pool(session, deps, lb, listener, nested_pool, graph).id
     elif state["redirect_pool_id"] is not None:
-        _redirect_pool(session, lb, listener, state["redirect_pool_id"])
+        routable_pool(session, lb, listener.protocol, state["redirect_pool_id"])
 
     policy = m.L7Policy(
         id=new_id(),
@@ -243,7 +216,8 @@ def build_l7policy(
 # ---- operations ----------------------------------------------------------------------------
 
 
-def _lock_listener_tree(session: Session, listener_id: str) -> tuple[m.LoadBalancer, m.Listener]:
+def lock_listener_tree(session: Session, listener_id: str) -> tuple[m.LoadBalancer, m.Listener]:
+    """Take the tree lock of the load balancer a listener belongs to, then load the listener."""
     lb_id = session.scalar(
         sa.select(m.Listener.load_balancer_id).where(m.Listener.id == listener_id)
     )
@@ -255,7 +229,7 @@ def _lock_listener_tree(session: Session, listener_id: str) -> tuple[m.LoadBalan
 
 def create(deps: Deps, ctx: RequestContext, data: dict[str, Any]) -> m.L7Policy:
     def work(session: Session) -> str:
-        lb, listener = _lock_listener_tree(session, data["listener_id"])
+        lb, listener = lock_listener_tree(session, data["listener_id"])
         authorize(ctx, "l7policy:post", lb.project_id)
         common.require_mutable(lb, listener)
         graph = GraphBuild(single_call=False)
@@ -336,16 +310,14 @@ def update(deps: Deps, ctx: RequestContext, policy_id: str, changes: dict[str, A
                 check_url(field, changes[field])
         _check_action(state)
         if changes.get("redirect_pool_id") is not None:
-            _redirect_pool(session, lb, listener, changes["redirect_pool_id"])
+            routable_pool(session, lb, listener.protocol, changes["redirect_pool_id"])
         for field in ("action", *REDIRECT_FIELDS, "redirect_http_code"):
             setattr(policy, field, state[field])
         for field in ("name", "description"):
             if field in changes:
                 setattr(policy, field, changes[field])
         if "admin_state_up" in changes:
-            if changes["admin_state_up"] is None:
-                raise invalid("admin_state_up", None, "A boolean is required.")
-            policy.enabled = changes["admin_state_up"]
+            policy.enabled = required_bool(changes, "admin_state_up")
         if "position" in changes:
             _place(listener, policy, changes["position"])
         if "tags" in changes:

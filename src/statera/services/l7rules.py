@@ -20,18 +20,16 @@ from statera.domain.enums import (
     OperatingStatus,
     ProvisioningStatus,
 )
-from statera.domain.errors import Conflict, InvalidInput, NotFound
+from statera.domain.errors import Conflict, NotFound
 from statera.services import common, listing
 from statera.services.common import GraphBuild, authorize, new_id
 from statera.services.context import RequestContext
 from statera.services.deps import Deps
+from statera.services.fields import HTTP_TOKEN, check_text, invalid, one_of, required_bool
 from statera.services.loadbalancers import scope_to_project
 
 MAX_RULES_PER_POLICY = 50
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-# RFC 7230 token: header (and cookie) names.
-_TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 # A header value without quotes: visible ASCII, no spaces; no quote or backslash, which
 # would start quoting or escaping in haproxy.cfg (use the quoted form for those).
 _HEADER_VALUE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
@@ -44,8 +42,6 @@ _DN_FIELD = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
 
 _NEEDS_KEY = frozenset({L7RuleType.HEADER, L7RuleType.COOKIE, L7RuleType.SSL_DN_FIELD})
 _NO_KEY = frozenset({L7RuleType.SSL_CONN_HAS_CERT, L7RuleType.SSL_VERIFY_RESULT})
-_RULE_TYPES = frozenset(t.value for t in L7RuleType)
-_COMPARE_TYPES = frozenset(c.value for c in L7RuleCompareType)
 
 LISTING = listing.Listing(
     model=m.L7Rule,
@@ -70,25 +66,6 @@ LISTING = listing.Listing(
 # ---- validation ------------------------------------------------------------------------------
 
 
-def invalid(field: str, value: Any, reason: str) -> InvalidInput:
-    """The 400 every check raises, worded as upstream words field errors."""
-    return InvalidInput(f"Invalid input for field/attribute {field}. Value: '{value}'. {reason}")
-
-
-def has_control(value: str) -> bool:
-    return bool(_CONTROL.search(value))
-
-
-def check_text(field: str, value: Any, *, max_length: int = 255) -> str:
-    if not isinstance(value, str):
-        raise invalid(field, value, "A string is required.")
-    if len(value) > max_length:
-        raise invalid(field, value, f"Must be at most {max_length} characters long.")
-    if has_control(value):
-        raise invalid(field, value, "Control characters and line breaks are not allowed.")
-    return value
-
-
 def _header_value(value: str) -> None:
     if not (_HEADER_VALUE.fullmatch(value) or _QUOTED_VALUE.fullmatch(value)):
         raise invalid(
@@ -102,10 +79,8 @@ def _header_value(value: str) -> None:
 
 def check_rule(rtype: str, compare: str, key: str | None, value: Any) -> None:
     """400 unless (type, compare_type, key, value) make a rule HAProxy can express safely."""
-    if rtype not in _RULE_TYPES:
-        raise invalid("type", rtype, f"Value should be one of {sorted(_RULE_TYPES)}.")
-    if compare not in _COMPARE_TYPES:
-        raise invalid("compare_type", compare, f"Value should be one of {sorted(_COMPARE_TYPES)}.")
+    one_of("type", rtype, L7RuleType)
+    one_of("compare_type", compare, L7RuleCompareType)
     check_text("value", value)
     if not value:
         raise invalid("value", value, "A rule needs a non-empty value.")
@@ -123,7 +98,7 @@ def check_rule(rtype: str, compare: str, key: str | None, value: Any) -> None:
                     key,
                     "The key must be a distinguished name field such as CN, OU or emailAddress.",
                 )
-        elif not _TOKEN.fullmatch(key):
+        elif not HTTP_TOKEN.fullmatch(key):
             raise invalid("key", key, "The key must be a valid HTTP header or cookie name.")
     if compare == L7RuleCompareType.REGEX:
         try:
@@ -160,12 +135,6 @@ def check_rule(rtype: str, compare: str, key: str | None, value: Any) -> None:
             )
     elif rtype in (L7RuleType.HOST_NAME, L7RuleType.PATH, L7RuleType.FILE_TYPE, L7RuleType.HEADER):
         _header_value(value)
-
-
-def _admin_state(changes: dict[str, Any]) -> bool:
-    if changes["admin_state_up"] is None:
-        raise invalid("admin_state_up", None, "A boolean is required.")
-    return bool(changes["admin_state_up"])
 
 
 # ---- building ------------------------------------------------------------------------------
@@ -314,7 +283,7 @@ def update(
         if "invert" in changes:
             rule.invert = bool(changes["invert"])
         if "admin_state_up" in changes:
-            rule.enabled = _admin_state(changes)
+            rule.enabled = required_bool(changes, "admin_state_up")
         if "tags" in changes:
             common.set_tags(session, rule.id, changes["tags"])
         common.mark(ProvisioningStatus.PENDING_UPDATE, lb, listener, policy, rule)

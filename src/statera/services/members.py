@@ -15,18 +15,17 @@ from statera.services import common, listing
 from statera.services.common import GraphBuild, authorize, new_id
 from statera.services.context import RequestContext
 from statera.services.deps import Deps
-from statera.services.pools import (
-    bad,
+from statera.services.fields import (
     boolean,
     check_keys,
     integer,
+    invalid,
     ip_address,
-    lock_pool,
-    pool_listeners,
     required_bool,
     tags,
     text,
 )
+from statera.services.pools import lock_pool, pool_listeners
 
 LISTING = listing.Listing(
     model=m.Member,
@@ -76,11 +75,12 @@ UPDATE_KEYS = frozenset(
 def check_member(deps: Deps, data: Any) -> dict[str, Any]:
     """Check a member as POSTed (alone, in a pool tree or in a batch); column values out."""
     if not isinstance(data, dict):
-        raise bad("members", data, "An object is required.")
+        raise invalid("members", data, "An object is required.")
     check_keys(data, MEMBER_KEYS, "member")
+    reserved = deps.settings.networking.reserved_ips
     if data.get("address") is None:
-        raise bad("address", None, "Mandatory field missing.")
-    address = ip_address(data["address"], "address", deps)
+        raise invalid("address", None, "Mandatory field missing.")
+    address = ip_address(data["address"], "address", reserved)
     if boolean(data, "request_sriov", False):
         raise InvalidInput(
             "request_sriov: SR-IOV member ports are not supported by this deployment."
@@ -101,7 +101,7 @@ def check_member(deps: Deps, data: Any) -> dict[str, Any]:
         "subnet_id": subnet_id,
         "monitor_address": None
         if monitor_address is None
-        else ip_address(monitor_address, "monitor_address", deps),
+        else ip_address(monitor_address, "monitor_address", reserved),
         "monitor_port": integer(data, "monitor_port", 1, 65535),
         "tags": tags(data),
     }
@@ -237,7 +237,9 @@ def _apply_changes(session: Session, deps: Deps, member: m.Member, changes: dict
     if "monitor_address" in changes:
         value = changes["monitor_address"]
         new["monitor_address"] = (
-            None if value is None else ip_address(value, "monitor_address", deps)
+            None
+            if value is None
+            else ip_address(value, "monitor_address", deps.settings.networking.reserved_ips)
         )
     if "monitor_port" in changes:
         new["monitor_port"] = integer(changes, "monitor_port", 1, 65535)

@@ -102,9 +102,9 @@ class NetworkCatalog:
         if net.gateway_ip:
             reserved.add(net.gateway_ip)
         start = ipaddress.ip_address(net.allocation_start)
-        end = ipaddress.ip_address(net.allocation_end)
+        end = int(ipaddress.ip_address(net.allocation_end))
         candidate = start
-        while candidate <= end:
+        while int(candidate) <= end:
             text = str(candidate)
             if text not in used and text not in reserved:
                 try:

@@ -1,361 +1,27 @@
 """Pools: build (also for single-call creates), read, list, update and delete.
 
-The field checks here work on plain dicts so that the nested pools of a single-call create
-get exactly the checks of ``POST /pools``; members and health monitors reuse them.
-
-TLS references (``tls_container_ref``, ``ca_tls_container_ref``, ``crl_container_ref``) are
-only checked for shape; they are resolved against the secret store once it exists.
+What a pool may be is checked in ``pool_rules``; this module adds, finds and changes them.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from statera.db import models as m
-from statera.domain.enums import (
-    LISTENER_POOL_PROTOCOLS,
-    TLS_VERSION_ORDER,
-    AlpnProtocol,
-    LbAlgorithm,
-    OperatingStatus,
-    PoolProtocol,
-    ProvisioningStatus,
-    SessionPersistenceType,
-    TlsVersion,
-)
+from statera.domain.enums import OperatingStatus, ProvisioningStatus
 from statera.domain.errors import Conflict, InvalidInput, NotFound
-from statera.services import common, listing
+from statera.services import common, listing, pool_rules
 from statera.services.common import GraphBuild, authorize, new_id
 from statera.services.context import RequestContext
 from statera.services.deps import Deps
+from statera.services.fields import tags
 from statera.services.loadbalancers import scope_to_project
 
-# ---- field checks shared by pools, members and health monitors ------------------------------
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-# OpenSSL cipher strings: names, separators and operators only (never spaces or newlines).
-_CIPHERS = re.compile(r"[A-Za-z0-9:+!@=_.\-]{1,2048}")
-# Secret references: a URL or an id, one token without whitespace or controls.
-_REF = re.compile(r"[^\s\x00-\x1f\x7f-\x9f]{1,255}")
-# RFC 6265 token characters, minus those HAProxy's parser treats specially (# ' % ( ) ").
-_COOKIE = re.compile(r"[A-Za-z0-9!$&*+\-.^_`|~]{1,255}")
-LVS_PROTOCOLS = frozenset({PoolProtocol.UDP, PoolProtocol.SCTP})
-HTTP_LISTENERS = frozenset({"HTTP", "TERMINATED_HTTPS"})
-
-
-def bad(attr: str, value: Any, reason: str) -> InvalidInput:
-    return InvalidInput(f"Invalid input for field/attribute {attr}. Value: '{value}'. {reason}")
-
-
-def check_keys(data: dict[str, Any], allowed: Iterable[str], resource: str) -> None:
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        raise InvalidInput(
-            f"Invalid input for field/attribute {resource}. Unknown attribute "
-            f"for argument {resource}: {', '.join(unknown)}"
-        )
-
-
-def text(data: dict[str, Any], key: str, *, max_len: int = 255) -> str | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > max_len or _CONTROL.search(value):
-        raise bad(
-            key,
-            value,
-            f"A string of at most {max_len} characters without control characters is required.",
-        )
-    return value
-
-
-def choice(
-    data: dict[str, Any],
-    key: str,
-    allowed: Iterable[str],
-    *,
-    required: bool = False,
-    attr: str | None = None,
-) -> str | None:
-    value = data.get(key)
-    names = [str(a) for a in allowed]
-    if value is None:
-        if required:
-            raise bad(attr or key, None, "Mandatory field missing.")
-        return None
-    if not isinstance(value, str) or value not in names:
-        raise bad(attr or key, value, f"Value should be one of: {', '.join(names)}.")
-    return value
-
-
-def integer(
-    data: dict[str, Any],
-    key: str,
-    low: int,
-    high: int,
-    *,
-    default: int | None = None,
-    required: bool = False,
-    attr: str | None = None,
-) -> int | None:
-    value = data.get(key)
-    if value is None:
-        if required:
-            raise bad(attr or key, None, "Mandatory field missing.")
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise bad(attr or key, value, f"An integer from {low} to {high} is required.")
-    return value
-
-
-def boolean(data: dict[str, Any], key: str, default: bool) -> bool:
-    value = data.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise bad(key, value, "A boolean is required.")
-    return value
-
-
-def tags(data: dict[str, Any]) -> list[str] | None:
-    value = data.get("tags")
-    if value is None:
-        return None
-    if (
-        not isinstance(value, list)
-        or len(value) > 100
-        or not all(
-            isinstance(t, str) and 0 < len(t) <= 255 and not _CONTROL.search(t) for t in value
-        )
-    ):
-        raise bad(
-            "tags", value, "A list of at most 100 strings of 1 to 255 characters is required."
-        )
-    return value
-
-
-def ip_address(value: Any, attr: str, deps: Deps) -> str:
-    """A usable backend address: a valid IP, not reserved, not one that cannot be a server."""
-    try:
-        ip = ipaddress.ip_address(value) if isinstance(value, str) else None
-    except ValueError:
-        ip = None
-    if ip is None:
-        raise bad(attr, value, "Not a valid IP address.")
-    if str(ip) in deps.settings.networking.reserved_ips:
-        raise InvalidInput(f"{attr} {ip} is a reserved IP address and cannot be used.")
-    if (
-        ip.is_unspecified
-        or ip.is_multicast
-        or ip.is_loopback
-        or ip.is_link_local
-        or str(ip) == "255.255.255.255"
-    ):
-        raise InvalidInput(f"{attr} {ip} cannot be used as a backend address.")
-    return str(ip)
-
-
-def tls_ref(data: dict[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not _REF.fullmatch(value):
-        raise bad(
-            key,
-            value,
-            "A secret reference (URL or id, at most 255 characters, no whitespace) is required.",
-        )
-    return value
-
-
-def tls_ciphers(deps: Deps, value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not _CIPHERS.fullmatch(value):
-        raise bad(
-            "tls_ciphers",
-            value,
-            "An OpenSSL cipher string (letters, digits and "
-            ":+!@=_.- only, at most 2048) is required.",
-        )
-    prohibited = set(deps.settings.api_settings.tls_cipher_prohibit_list)
-    rejected = [c for c in value.split(":") if c in prohibited]
-    if rejected:
-        raise InvalidInput(
-            "The following ciphers have been prohibited by an administrator: " + ", ".join(rejected)
-        )
-    return value
-
-
-def tls_versions(deps: Deps, value: Any) -> list[str] | None:
-    if value is None:
-        return None
-    known = [v.value for v in TlsVersion]
-    if (
-        not isinstance(value, list)
-        or not value
-        or not all(isinstance(v, str) and v in known for v in value)
-    ):
-        raise bad("tls_versions", value, f"A non-empty list of: {', '.join(known)}.")
-    minimum = deps.settings.api_settings.minimum_tls_version
-    if minimum:
-        low = [v for v in value if TLS_VERSION_ORDER.index(v) < TLS_VERSION_ORDER.index(minimum)]
-        if low:
-            raise InvalidInput(
-                f"TLS versions {', '.join(low)} are below the minimum TLS "
-                f"version {minimum} allowed in this deployment."
-            )
-    return list(dict.fromkeys(value))
-
-
-def alpn_protocols(value: Any) -> list[str] | None:
-    if value is None:
-        return None
-    known = [p.value for p in AlpnProtocol]
-    if not isinstance(value, list) or not all(isinstance(v, str) and v in known for v in value):
-        raise bad("alpn_protocols", value, f"A list of: {', '.join(known)}.")
-    return list(dict.fromkeys(value))
-
-
-# ---- session persistence -------------------------------------------------------------------
-
-SP_KEYS = frozenset({"type", "cookie_name", "persistence_timeout", "persistence_granularity"})
-
-
-def session_persistence(sp: Any, protocol: str, http_mode: bool) -> dict[str, Any] | None:
-    """Check a session_persistence object against the pool it belongs to."""
-    if sp is None:
-        return None
-    if not isinstance(sp, dict):
-        raise bad("session_persistence", sp, "An object is required.")
-    check_keys(sp, SP_KEYS, "session_persistence")
-    sp_type = choice(
-        sp, "type", SessionPersistenceType, required=True, attr="session_persistence.type"
-    )
-    cookie = sp.get("cookie_name")
-    if sp_type == SessionPersistenceType.APP_COOKIE and not cookie:
-        raise InvalidInput(
-            "session_persistence.cookie_name is required for APP_COOKIE session persistence."
-        )
-    if sp_type != SessionPersistenceType.APP_COOKIE and cookie is not None:
-        raise InvalidInput(
-            "session_persistence.cookie_name may only be given for APP_COOKIE session persistence."
-        )
-    if cookie is not None and not (isinstance(cookie, str) and _COOKIE.fullmatch(cookie)):
-        raise bad(
-            "session_persistence.cookie_name",
-            cookie,
-            "A cookie name of at most 255 characters without whitespace, controls or "
-            "any of ,;\\\"'#%() is required.",
-        )
-    if sp_type != SessionPersistenceType.SOURCE_IP and not http_mode:
-        raise InvalidInput(
-            f"Session persistence of type {sp_type} needs a pool in HTTP mode: "
-            "protocol HTTP, or PROXY/PROXYV2 behind an HTTP or "
-            "TERMINATED_HTTPS listener."
-        )
-    timeout, granularity = sp.get("persistence_timeout"), sp.get("persistence_granularity")
-    if protocol not in LVS_PROTOCOLS:
-        if timeout is not None or granularity is not None:
-            raise InvalidInput(
-                "persistence_timeout and persistence_granularity are only for UDP and SCTP pools."
-            )
-        return {"type": sp_type, "cookie_name": cookie}
-    # UDP/SCTP pools are refused before this point today; the rules wait for an LVS data plane.
-    timeout = integer(
-        sp,
-        "persistence_timeout",
-        0,
-        2_073_600,
-        default=360,
-        attr="session_persistence.persistence_timeout",
-    )
-    if granularity is None:
-        granularity = "255.255.255.255"
-    try:
-        ipaddress.ip_network(f"0.0.0.0/{granularity}")
-    except (TypeError, ValueError):
-        raise bad(
-            "session_persistence.persistence_granularity", granularity, "A netmask is required."
-        ) from None
-    return {
-        "type": sp_type,
-        "cookie_name": None,
-        "persistence_timeout": timeout,
-        "persistence_granularity": granularity,
-    }
-
-
-def http_mode(protocol: str, listener_protocols: Sequence[str]) -> bool:
-    if protocol == PoolProtocol.HTTP:
-        return True
-    if protocol in (PoolProtocol.PROXY, PoolProtocol.PROXYV2):
-        return bool(listener_protocols) and all(p in HTTP_LISTENERS for p in listener_protocols)
-    return False
-
-
 # ---- building --------------------------------------------------------------------------------
-
-POOL_KEYS = frozenset(
-    {
-        "name",
-        "description",
-        "admin_state_up",
-        "protocol",
-        "lb_algorithm",
-        "session_persistence",
-        "tags",
-        "tls_container_ref",
-        "ca_tls_container_ref",
-        "crl_container_ref",
-        "tls_enabled",
-        "tls_ciphers",
-        "tls_versions",
-        "alpn_protocols",
-        "project_id",
-        "tenant_id",
-        "listener_id",
-        "loadbalancer_id",
-    }
-)
-GRAPH_KEYS = frozenset({"members", "healthmonitor"})
-
-
-def _tls_defaults(deps: Deps, pool: m.Pool) -> None:
-    if not pool.tls_enabled:
-        return
-    api = deps.settings.api_settings
-    if pool.tls_ciphers is None:
-        pool.tls_ciphers = api.default_pool_ciphers
-    if pool.tls_versions is None:
-        pool.tls_versions = list(api.default_pool_tls_versions)
-    if pool.alpn_protocols is None:
-        pool.alpn_protocols = list(api.default_pool_alpn_protocols)
-
-
-def _check_ca_crl(ca: str | None, crl: str | None) -> None:
-    if crl and not ca:
-        raise InvalidInput(
-            "A CA certificate reference (ca_tls_container_ref) is required to "
-            "specify a revocation list."
-        )
-
-
-def check_listener_accepts(listener: m.Listener, protocol: str) -> None:
-    """May ``listener`` take a (default) pool of ``protocol``?"""
-    if listener.protocol == "PROMETHEUS":
-        raise InvalidInput("PROMETHEUS listeners cannot have pools.")
-    if protocol not in LISTENER_POOL_PROTOCOLS.get(listener.protocol, frozenset()):
-        raise InvalidInput(
-            f"The pool protocol '{protocol}' is invalid while the listener "
-            f"protocol is '{listener.protocol}'"
-        )
 
 
 def planned_counts(data: dict[str, Any]) -> dict[str, int]:
@@ -382,56 +48,23 @@ def build_pool(
     its health monitor and members. The caller locks, checks quota and enqueues."""
     from statera.services import healthmonitors, members
 
-    check_keys(data, POOL_KEYS | (GRAPH_KEYS if graph.single_call else set()), "pool")
-    protocol = choice(data, "protocol", PoolProtocol, required=True)
-    assert protocol is not None
-    if protocol in LVS_PROTOCOLS:
-        raise InvalidInput(
-            f"Pools of protocol {protocol} are not supported yet: this "
-            "deployment has no UDP/SCTP (LVS) data plane."
-        )
-    algorithm = choice(data, "lb_algorithm", LbAlgorithm, required=True)
-    if listener is not None:
-        check_listener_accepts(listener, protocol)
-        if listener.default_pool_id:
-            raise Conflict(
-                f"Listener {listener.id} already has default pool {listener.default_pool_id}."
-            )
-    sp = session_persistence(
-        data.get("session_persistence"),
-        protocol,
-        http_mode(protocol, [listener.protocol] if listener else []),
-    )
-    ca, crl = tls_ref(data, "ca_tls_container_ref"), tls_ref(data, "crl_container_ref")
-    _check_ca_crl(ca, crl)
-    name = text(data, "name")
+    columns = pool_rules.check_new_pool(deps, data, listener, single_call=graph.single_call)
+    sp, pool_tags = columns.pop("session_persistence"), columns.pop("tags")
     pool = m.Pool(
         id=new_id(),
         project_id=lb.project_id,
         load_balancer_id=lb.id,
-        name=name,
-        description=text(data, "description"),
-        protocol=protocol,
-        lb_algorithm=algorithm,
-        enabled=boolean(data, "admin_state_up", True),
-        tls_certificate_id=tls_ref(data, "tls_container_ref"),
-        ca_tls_certificate_id=ca,
-        crl_container_id=crl,
-        tls_enabled=boolean(data, "tls_enabled", False),
-        tls_ciphers=tls_ciphers(deps, data.get("tls_ciphers")),
-        tls_versions=tls_versions(deps, data.get("tls_versions")),
-        alpn_protocols=alpn_protocols(data.get("alpn_protocols")),
         provisioning_status=ProvisioningStatus.PENDING_CREATE,
         operating_status=OperatingStatus.OFFLINE,
+        **columns,
     )
-    _tls_defaults(deps, pool)
+    pool_rules.apply_tls_defaults(deps.settings.api_settings, pool)
     if sp is not None:
         pool.session_persistence = m.SessionPersistence(pool_id=pool.id, **sp)
-    pool_tags = tags(data)
     session.add(pool)
     graph.add("pool", pool)
-    if name:
-        graph.pools_by_name[name] = pool
+    if pool.name:
+        graph.pools_by_name[pool.name] = pool
     session.flush()
     common.set_tags(session, pool.id, pool_tags)
     if listener is not None:
@@ -616,97 +249,15 @@ def create(deps: Deps, ctx: RequestContext, data: dict[str, Any]) -> m.Pool:
     return get(deps, ctx, pool_id, check=False)
 
 
-UPDATE_KEYS = frozenset(
-    {
-        "name",
-        "description",
-        "admin_state_up",
-        "lb_algorithm",
-        "session_persistence",
-        "tags",
-        "tls_container_ref",
-        "ca_tls_container_ref",
-        "crl_container_ref",
-        "tls_enabled",
-        "tls_ciphers",
-        "tls_versions",
-        "alpn_protocols",
-    }
-)
-
-
-def required_bool(changes: dict[str, Any], key: str) -> bool:
-    if changes.get(key) is None:
-        raise bad(key, None, "A boolean is required.")
-    return boolean(changes, key, False)
-
-
-def _update_session_persistence(pool: m.Pool, new: Any, listeners: list[m.Listener]) -> None:
-    old = pool.session_persistence
-    if new is None:
-        pool.session_persistence = None
-        return
-    if not isinstance(new, dict):
-        raise bad("session_persistence", new, "An object is required.")
-    merged = dict(new)
-    # Upstream semantics: a PUT without a type (or with the same type) amends the current one.
-    if old is not None and merged.get("type") in (None, old.type):
-        merged["type"] = old.type
-        for key in SP_KEYS - {"type"}:
-            merged.setdefault(key, getattr(old, key))
-    checked = session_persistence(
-        merged, pool.protocol, http_mode(pool.protocol, [li.protocol for li in listeners])
-    )
-    assert checked is not None
-    if old is None:
-        pool.session_persistence = m.SessionPersistence(pool_id=pool.id, **checked)
-    else:
-        for key in SP_KEYS:
-            setattr(old, key, checked.get(key))
-
-
-def _apply_changes(
-    session: Session, deps: Deps, pool: m.Pool, changes: dict[str, Any], listeners: list[m.Listener]
-) -> None:
-    check_keys(changes, UPDATE_KEYS, "pool")
-    for key in ("name", "description"):
-        if key in changes:
-            setattr(pool, key, text(changes, key))
-    if "admin_state_up" in changes:
-        pool.enabled = required_bool(changes, "admin_state_up")
-    if "lb_algorithm" in changes:
-        pool.lb_algorithm = str(choice(changes, "lb_algorithm", LbAlgorithm, required=True))
-    if "session_persistence" in changes:
-        _update_session_persistence(pool, changes["session_persistence"], listeners)
-    if "tls_enabled" in changes:
-        pool.tls_enabled = required_bool(changes, "tls_enabled")
-    for key, column in (
-        ("tls_container_ref", "tls_certificate_id"),
-        ("ca_tls_container_ref", "ca_tls_certificate_id"),
-        ("crl_container_ref", "crl_container_id"),
-    ):
-        if key in changes:
-            setattr(pool, column, tls_ref(changes, key))
-    _check_ca_crl(pool.ca_tls_certificate_id, pool.crl_container_id)
-    # null resets these to the deployment's defaults (when TLS is on).
-    if "tls_ciphers" in changes:
-        pool.tls_ciphers = tls_ciphers(deps, changes["tls_ciphers"])
-    if "tls_versions" in changes:
-        pool.tls_versions = tls_versions(deps, changes["tls_versions"])
-    if "alpn_protocols" in changes:
-        pool.alpn_protocols = alpn_protocols(changes["alpn_protocols"])
-    _tls_defaults(deps, pool)
-    if "tags" in changes:
-        common.set_tags(session, pool.id, tags(changes))
-
-
 def update(deps: Deps, ctx: RequestContext, pool_id: str, changes: dict[str, Any]) -> m.Pool:
     def work(session: Session) -> None:
         lb, pool = lock_pool(session, pool_id)
         authorize(ctx, "pool:put", lb.project_id)
         listeners = pool_listeners(session, pool.id)
         common.require_mutable(lb, pool, *listeners)
-        _apply_changes(session, deps, pool, changes, listeners)
+        pool_rules.apply_changes(deps, pool, changes, listeners)
+        if "tags" in changes:
+            common.set_tags(session, pool.id, tags(changes))
         pool.provisioning_status = ProvisioningStatus.PENDING_UPDATE
         common.mark(ProvisioningStatus.PENDING_UPDATE, lb, *listeners)
         common.enqueue_child_change(

@@ -86,7 +86,7 @@ class Worker:
         return Claim(op_id, self.name, seen_count + 1, self.lease)
 
     def claim_next(self, limit: int = 1) -> list[Claim]:
-        claims = []
+        claims: list[Claim] = []
         for op_id, count in self._candidates(limit * 3):
             if len(claims) >= limit:
                 break
@@ -191,12 +191,14 @@ class Worker:
                         future = self._pool.submit(self.run_claimed, claim)
                         with self._lock:
                             self._running[claim.operation_id] = future
-                        future.add_done_callback(
-                            lambda _f, oid=claim.operation_id: self._done(oid))
+                        future.add_done_callback(self._done_callback(claim.operation_id))
             except Exception as exc:
                 LOG.warning("worker loop: %s", exc)
             self._wake.wait(self.poll_interval)
             self._wake.clear()
+
+    def _done_callback(self, op_id: str) -> Any:
+        return lambda _future: self._done(op_id)
 
     def _done(self, op_id: str) -> None:
         with self._lock:

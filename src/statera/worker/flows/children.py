@@ -24,7 +24,8 @@ def _child(op: m.Operation) -> dict[str, Any]:
 
 
 def _batch(op: m.Operation) -> dict[str, Any]:
-    batch = {k: list(op.payload.get(k, [])) for k in ("created", "updated", "deleted")}
+    batch = {k: [str(i) for i in op.payload.get(k, []) or []]  # type: ignore[attr-defined]
+             for k in ("created", "updated", "deleted")}
     return {"lb_id": op.load_balancer_id, "target_type": None, "target_id": None,
             "batch": batch}
 
