@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,9 +38,39 @@ LISTING = listing.Listing(
     joins=[(m.Vip, m.Vip.load_balancer_id == m.LoadBalancer.id)],
 )
 
-# What presenting a load balancer reads; loaded up front because sessions close early.
-LOAD = (selectinload(m.LoadBalancer.listeners).load_only(m.Listener.id),
-        selectinload(m.LoadBalancer.pools).load_only(m.Pool.id))
+# Presenting a load balancer reads its VIPs (joined in the main query) and the ids of its
+# listeners and pools and its tags (one extra query for a whole page: see attach_summary).
+LOAD = (sa.orm.joinedload(m.LoadBalancer.additional_vips),
+        sa.orm.noload(m.LoadBalancer.listeners), sa.orm.noload(m.LoadBalancer.pools))
+
+
+def attach_summary(session: Session, lbs: Sequence[m.LoadBalancer]) -> None:
+    """Load listener ids, pool ids and tags of ``lbs`` in one round trip, for presenters."""
+    ids = [lb.id for lb in lbs]
+    found: dict[str, dict[str, list[str]]] = {i: {"l": [], "p": [], "t": []} for i in ids}
+    if ids:
+        rows = session.execute(sa.union_all(
+            sa.select(sa.literal("l"), m.Listener.load_balancer_id, m.Listener.id,
+                      m.Listener.created_at).where(m.Listener.load_balancer_id.in_(ids)),
+            sa.select(sa.literal("p"), m.Pool.load_balancer_id, m.Pool.id, m.Pool.created_at)
+            .where(m.Pool.load_balancer_id.in_(ids)),
+            sa.select(sa.literal("t"), m.Tag.resource_id, m.Tag.tag, sa.null())
+            .where(m.Tag.resource_id.in_(ids)),
+        ))
+        for kind, lb_id, value, created in sorted(
+                rows, key=lambda r: (r[0], r[3] or datetime.min, r[2])):
+            found[lb_id][kind].append(value)
+    for lb in lbs:
+        lb.__dict__["_summary"] = found[lb.id]
+        lb.__dict__["_tags"] = sorted(found[lb.id]["t"])
+
+
+def summary(lb: m.LoadBalancer) -> dict[str, list[str]]:
+    """Listener and pool ids attached by attach_summary (or read from loaded relations)."""
+    attached = lb.__dict__.get("_summary")
+    if attached is not None:
+        return attached  # type: ignore[no-any-return]
+    return {"l": [li.id for li in lb.listeners], "p": [p.id for p in lb.pools], "t": []}
 
 TREE_LOAD = (
     selectinload(m.LoadBalancer.listeners).selectinload(m.Listener.l7policies)
@@ -202,7 +234,7 @@ def get(deps: Deps, ctx: RequestContext, lb_id: str, *, check: bool = True) -> m
         lb = common.get_or_404(session, m.LoadBalancer, lb_id, options=LOAD)
         if check:
             authorize(ctx, "loadbalancer:get_one", lb.project_id)
-        common.attach_tags(session, [lb])
+        attach_summary(session, [lb])
         return lb
 
 
@@ -248,7 +280,7 @@ def list_(deps: Deps, ctx: RequestContext, params: dict[str, list[str]],
         page = listing.paginate(session, stmt, LISTING, params,
                                 max_limit=deps.settings.api_settings.pagination_max_limit,
                                 base_url=base_url, options=LOAD)
-        common.attach_tags(session, page.items)
+        attach_summary(session, page.items)
         return page
 
 

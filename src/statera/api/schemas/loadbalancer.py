@@ -11,6 +11,7 @@ from statera.api.schemas.listener import ListenerSingleCreate
 from statera.api.schemas.pool import PoolSingleCreate
 from statera.db import models as m
 from statera.services.common import attached_tags
+from statera.services.loadbalancers import summary
 from statera.services.listing import fmt_time
 
 
@@ -61,6 +62,7 @@ class LoadBalancerUpdateBody(Body):
 
 def present_loadbalancer(lb: m.LoadBalancer) -> dict[str, Any]:
     vip = lb.vip
+    ids = summary(lb)
     return {
         "id": lb.id,
         "name": lb.name,
@@ -82,8 +84,8 @@ def present_loadbalancer(lb: m.LoadBalancer) -> dict[str, Any]:
         "additional_vips": [
             {"subnet_id": av.subnet_id, "ip_address": av.ip_address, "port_id": av.port_id,
              "network_id": av.network_id} for av in lb.additional_vips],
-        "listeners": [{"id": li.id} for li in lb.listeners],
-        "pools": [{"id": p.id} for p in lb.pools],
+        "listeners": [{"id": i} for i in ids["l"]],
+        "pools": [{"id": i} for i in ids["p"]],
         "provider": lb.provider or "octavia",
         "flavor_id": lb.flavor_id,
         "availability_zone": lb.availability_zone,
