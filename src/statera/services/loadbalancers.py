@@ -49,15 +49,15 @@ def attach_summary(session: Session, lbs: Sequence[m.LoadBalancer]) -> None:
     ids = [lb.id for lb in lbs]
     found: dict[str, dict[str, list[str]]] = {i: {"l": [], "p": [], "t": []} for i in ids}
     if ids:
-        rows = session.execute(sa.union_all(
+        rows: list[Any] = list(session.execute(sa.union_all(
             sa.select(sa.literal("l"), m.Listener.load_balancer_id, m.Listener.id,
                       m.Listener.created_at).where(m.Listener.load_balancer_id.in_(ids)),
             sa.select(sa.literal("p"), m.Pool.load_balancer_id, m.Pool.id, m.Pool.created_at)
             .where(m.Pool.load_balancer_id.in_(ids)),
             sa.select(sa.literal("t"), m.Tag.resource_id, m.Tag.tag, sa.null())
             .where(m.Tag.resource_id.in_(ids)),
-        ))
-        for kind, lb_id, value, created in sorted(
+        )))
+        for kind, lb_id, value, _created in sorted(
                 rows, key=lambda r: (r[0], r[3] or datetime.min, r[2])):
             found[lb_id][kind].append(value)
     for lb in lbs:

@@ -11,8 +11,8 @@ from statera.api.schemas.listener import ListenerSingleCreate
 from statera.api.schemas.pool import PoolSingleCreate
 from statera.db import models as m
 from statera.services.common import attached_tags
-from statera.services.loadbalancers import summary
 from statera.services.listing import fmt_time
+from statera.services.loadbalancers import summary
 
 
 class AdditionalVipIn(Body):
