@@ -28,6 +28,7 @@ NS_PREFIXES = ("stm-", "stt-", "statera-")      # management / tenant namespaces
 LINK_PREFIXES = ("st-", "sv", "sb", "statera")  # bridges, veth host ends
 _NAME = re.compile(r"\A[A-Za-z0-9_.-]{1,15}\Z")
 _NS_NAME = re.compile(r"\A[A-Za-z0-9_.-]{1,64}\Z")
+_FLAGS = {"-j", "-json", "-d", "-details", "-br", "-brief", "-4", "-6"}
 _READ_VERBS = {"show", "list", "get", "lst", "sh", "ls"}
 
 
@@ -52,7 +53,7 @@ def ours_link(name: str) -> bool:
 
 def check(args: Sequence[str]) -> None:
     """Raise UnsafeNetworkCommand unless ``ip <args>`` keeps to what Statera owns."""
-    a = list(args)
+    a = [x for x in args if x not in _FLAGS]
     if "flush" in a:
         raise UnsafeNetworkCommand("ip … flush is never allowed")
     if len(a) > 1 and a[0] == "-n":
@@ -60,7 +61,6 @@ def check(args: Sequence[str]) -> None:
             raise UnsafeNetworkCommand(f"namespace {a[1]!r} is not Statera's")
         return
     # Root namespace from here on.
-    a = [x for x in a if x not in ("-j", "-json", "-d", "-details")]
     if not a:
         raise UnsafeNetworkCommand("empty ip command")
     obj, rest = a[0], a[1:]
