@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from statera.db.database import Database
 from statera.domain.errors import StateraError
-from statera.services import users
+from statera.services.policy import KNOWN_ROLES
+
+if TYPE_CHECKING:
+    from statera.db.database import Database
 
 app = typer.Typer(help="Manage the users of the http_basic auth strategy.", no_args_is_help=True)
 
 
 def _database(ctx: typer.Context) -> Database:
+    from statera.db.database import Database
+
     settings = ctx.obj["settings"]
     return Database(settings.database_url)
+
+
+def _users():  # type: ignore[no-untyped-def]
+    from statera.services import users
+
+    return users
 
 
 def _fail(exc: StateraError) -> typer.Exit:
@@ -32,7 +42,7 @@ def add(
     role: Annotated[
         list[str],
         typer.Option(
-            "--role", help=f"A role (repeat for several): {', '.join(sorted(users.ROLES))}."
+            "--role", help=f"A role (repeat for several): {', '.join(sorted(KNOWN_ROLES))}."
         ),
     ],
     password: Annotated[
@@ -58,7 +68,7 @@ def add(
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     db = _database(ctx)
     try:
-        user = users.add_user(db, name, password, project, role)
+        user = _users().add_user(db, name, password, project, role)
     except StateraError as exc:
         raise _fail(exc) from None
     finally:
@@ -71,7 +81,7 @@ def list_(ctx: typer.Context) -> None:
     """List the users (names, projects and roles; never passwords)."""
     db = _database(ctx)
     try:
-        found = users.list_users(db)
+        found = _users().list_users(db)
     finally:
         db.dispose()
     if not found:
@@ -92,7 +102,7 @@ def delete(
     """Delete a user. A running API may accept its cached credentials for up to a minute."""
     db = _database(ctx)
     try:
-        users.delete_user(db, name)
+        _users().delete_user(db, name)
     except StateraError as exc:
         raise _fail(exc) from None
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,7 +108,7 @@ class Database:
         finally:
             session.close()
 
-    def write_retrying(self, fn: Any, *, attempts: int = 5) -> Any:
+    def write_retrying(self, fn: Any, *, attempts: int = 8) -> Any:
         """Run ``fn(session)`` in a write transaction, retrying on deadlocks and
         serialization failures, which MariaDB and PostgreSQL report under contention."""
         for attempt in range(attempts):
@@ -117,11 +118,11 @@ class Database:
             except exc.OperationalError as e:
                 if not _is_deadlock(e) or attempt == attempts - 1:
                     raise _unavailable(e) from e
-                time.sleep(0.01 * (2**attempt))
+                time.sleep(random.uniform(0.005, 0.02) * (2**attempt))
             except exc.DBAPIError as e:
                 if not _is_deadlock(e) or attempt == attempts - 1:
                     raise
-                time.sleep(0.01 * (2**attempt))
+                time.sleep(random.uniform(0.005, 0.02) * (2**attempt))
         raise AssertionError("unreachable")
 
     def dispose(self) -> None:
@@ -130,8 +131,11 @@ class Database:
 
 def _is_deadlock(e: exc.DBAPIError) -> bool:
     text = str(e.orig).lower() if e.orig is not None else str(e).lower()
+    # MariaDB rolls back the whole transaction of a deadlock victim, so a deadlock inside a
+    # savepoint surfaces as "SAVEPOINT … does not exist" when SQLAlchemy rolls back to it.
+    savepoint_lost = "savepoint" in text and "does not exist" in text
     return ("deadlock" in text or "could not serialize" in text or "lock wait timeout" in text
-            or "database is locked" in text)
+            or "database is locked" in text or savepoint_lost)
 
 
 def _unavailable(e: Exception) -> ServiceUnavailable:

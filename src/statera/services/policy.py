@@ -16,6 +16,9 @@ WRITER_ROLES = frozenset({"member", "load-balancer_member"})
 ADMIN_ROLES = frozenset({"admin", "load-balancer_admin"})
 GLOBAL_READER_ROLES = frozenset({"load-balancer_global_observer"})
 QUOTA_ADMIN_ROLES = frozenset({"load-balancer_quota_admin"})
+# Every role the policy knows (users of http_basic may only be given these).
+KNOWN_ROLES = (READER_ROLES | WRITER_ROLES | ADMIN_ROLES | GLOBAL_READER_ROLES
+               | QUOTA_ADMIN_ROLES | {"service"})
 
 
 def _is_admin(ctx: RequestContext) -> bool:

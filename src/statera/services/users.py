@@ -21,20 +21,9 @@ import sqlalchemy as sa
 from statera.db import models as m
 from statera.db.database import Database
 from statera.domain.errors import Conflict, InvalidInput, NotFound
+from statera.services.policy import KNOWN_ROLES
 
-ROLES = frozenset(
-    {
-        "reader",
-        "member",
-        "admin",
-        "load-balancer_observer",
-        "load-balancer_global_observer",
-        "load-balancer_member",
-        "load-balancer_quota_admin",
-        "load-balancer_admin",
-        "service",
-    }
-)
+ROLES = KNOWN_ROLES
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 
 

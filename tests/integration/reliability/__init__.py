@@ -1,0 +1,1 @@
+"""Control-plane reliability scenarios (CP-*) run against real `statera` processes."""
