@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 
 from statera.domain.model import HealthMonitor, L7Policy, L7Rule, Listener, LoadBalancer, Pool
 from statera.render.escape import RenderError
-from statera.render.haproxy import _api_unquoted, render_haproxy_config
+from statera.render.haproxy import render_haproxy_config
+from statera.render.haproxy_l7 import api_unquoted as _api_unquoted
 from statera.render.options import RenderOptions
 from tests.unit.render.conftest import Haproxy, full_lb, parse_config, skeleton, uid
 
