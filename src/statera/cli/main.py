@@ -225,15 +225,15 @@ def operation_show(ctx: typer.Context, operation_id: str) -> None:
     print(json.dumps(row, indent=2, default=str))
 
 
-def _mount_optional() -> None:
-    try:
-        from statera.cli.users import app as users_app
-    except ImportError:  # pragma: no cover - during development only
-        return
-    app.add_typer(users_app, name="user", help="Users of the http_basic auth strategy.")
+def _mount() -> None:
+    from statera.cli import agent, certs, users
+
+    app.add_typer(users.app, name="user", help="Users of the http_basic auth strategy.")
+    app.add_typer(certs.app, name="certs", help="The control plane's PKI.")
+    app.add_typer(agent.app, name="amphora-agent")
 
 
-_mount_optional()
+_mount()
 
 
 def main() -> None:
