@@ -87,7 +87,7 @@ def _scenario(api) -> None:  # type: ignore[no-untyped-def]
     assert api.get(f"/v2/lbaas/loadbalancers/{lb_id}/stats")["stats"]["bytes_in"] == 0
 
     # Quotas: counted from live rows.
-    api.put(f"/v2/lbaas/quotas/{api.project}", {"quota": {"load_balancer": 5}})
+    api.put(f"/v2/lbaas/quotas/{api.project}", {"quota": {"load_balancer": 5}}, status=202)
     api.post("/v2/lbaas/loadbalancers", {"loadbalancer": {"vip_subnet_id": sub}}, status=403)
 
     # Cascade delete leaves nothing behind.

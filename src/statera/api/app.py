@@ -79,6 +79,10 @@ def create_app(deps: Deps) -> FastAPI:
     # The stock CLI asks for networks at the same endpoint, under /v2 or /v2.0.
     app.include_router(neutron.router, prefix="/v2.0")
     app.include_router(neutron.router, prefix="/v2", include_in_schema=False)
+    from statera.api import identity
+
+    app.include_router(identity.router)
+    app.include_router(identity.router, prefix="/v3")
     if deps.settings.api_settings.healthcheck_enabled:
         @app.get("/healthcheck", include_in_schema=False)
         def healthcheck() -> JSONResponse:

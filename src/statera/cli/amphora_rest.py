@@ -7,6 +7,7 @@ secrets=...)``. The paths in the options follow the agent's layout (statera.agen
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,11 +22,17 @@ class HaproxyRenderer:
     agent_base_path: str = "/var/lib/statera-agent"
     options: dict[str, Any] = field(default_factory=dict)
     """Further RenderOptions fields (timeouts, log target, connection limit...)."""
+    base_path_of: Callable[[Amphora], str] | None = None
+    """The agent's base path for an amphora, when each has its own (netns amphorae)."""
+    socket_dir_of: Callable[[Amphora], str] | None = None
+    """A short directory for the stats socket (unix socket paths are limited in length)."""
 
     def render_options(self, lb: LoadBalancer, amphora: Amphora) -> RenderOptions:
-        root = self.agent_base_path.rstrip("/")
+        root = (self.base_path_of(amphora) if self.base_path_of else
+                self.agent_base_path).rstrip("/")
         base = f"{root}/{lb.id}"
-        return RenderOptions(base_path=base, stats_socket=f"{base}/haproxy.sock",
+        sockets = self.socket_dir_of(amphora) if self.socket_dir_of else base
+        return RenderOptions(base_path=base, stats_socket=f"{sockets}/{lb.id}.sock",
                              server_state_file=f"{base}/servers-state",
                              cert_dir=f"{root}/certs/{lb.id}", **self.options)
 

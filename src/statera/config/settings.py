@@ -113,14 +113,17 @@ class ApiSettingsSection:
 class ControllerWorkerSection:
     workers: int = opt(4, "Operations one worker process runs at once.", minimum=1, maximum=256)
     amphora_driver: str = opt(
-        "amphora_noop_driver", "Amphora driver: amphora_noop_driver (noop).",
-        choices=("amphora_noop_driver", "noop"))
+        "amphora_noop_driver", "Amphora driver: amphora_haproxy_rest_driver (the agent over "
+        "mutual TLS) or amphora_noop_driver.",
+        choices=("amphora_haproxy_rest_driver", "rest", "amphora_noop_driver", "noop"))
     compute_driver: str = opt(
-        "compute_noop_driver", "Compute driver: compute_noop_driver (noop).",
-        choices=("compute_noop_driver", "noop"))
+        "compute_noop_driver", "Compute driver: compute_netns_driver (namespaces on this "
+        "host, needs root and haproxy) or compute_noop_driver.",
+        choices=("compute_netns_driver", "netns", "compute_noop_driver", "noop"))
     network_driver: str = opt(
-        "network_noop_driver", "Network driver: network_noop_driver (noop).",
-        choices=("network_noop_driver", "noop"))
+        "network_noop_driver", "Network driver: network_bridge_driver (Linux bridges) or "
+        "network_noop_driver.",
+        choices=("network_bridge_driver", "bridge", "network_noop_driver", "noop"))
     loadbalancer_topology: str = opt(
         "SINGLE", "Default topology of new load balancers.", choices=("SINGLE", "ACTIVE_STANDBY"))
     poll_interval: float = opt(
@@ -141,6 +144,24 @@ class TaskFlowSection:
     jobboard_expiration_time: float = opt(
         30.0, "Lease of a claimed operation in seconds: a worker renews it while working; if "
         "it dies, another worker resumes the operation once the lease runs out.", minimum=1.0)
+
+
+@dataclass
+class NetnsSection:
+    mgmt_bridge: str = opt("st-mgmt", "Bridge of the management network (lb-mgmt-net) that "
+                           "connects the controller to the amphora agents.")
+    mgmt_cidr: str = opt("10.211.0.0/22", "Network of lb-mgmt-net; the host takes its first "
+                         "address. Statera refuses a CIDR that overlaps the host's networks.")
+    agent_python: str = opt("", "Python that runs the amphora agent. Empty: Statera's own.")
+
+
+@dataclass
+class CertificatesSection:
+    storage_path: str = opt("", "Directory of the control plane's PKI (two CAs, the "
+                            "controller's client certificate, the heartbeat key). Empty: "
+                            "<state_path>/pki, created on first start.")
+    cert_validity_time: int = opt(2592000, "Validity of amphora server certificates (s).",
+                                  minimum=3600)
 
 
 @dataclass
@@ -208,11 +229,17 @@ class Settings:
     controller_worker: ControllerWorkerSection = field(default_factory=ControllerWorkerSection)
     task_flow: TaskFlowSection = field(default_factory=TaskFlowSection)
     noop_drivers: NoopDriversSection = field(default_factory=NoopDriversSection)
+    netns: NetnsSection = field(default_factory=NetnsSection)
+    certificates: CertificatesSection = field(default_factory=CertificatesSection)
     quotas: QuotasSection = field(default_factory=QuotasSection)
     networking: NetworkingSection = field(default_factory=NetworkingSection)
     haproxy_amphora: HaproxyAmphoraSection = field(default_factory=HaproxyAmphoraSection)
     networks: list[TenantNetwork] = field(default_factory=list)
     source: str | None = None
+
+    @property
+    def pki_path(self) -> Path:
+        return Path(self.certificates.storage_path or Path(self.default.state_path) / "pki")
 
     @property
     def database_url(self) -> str:
@@ -229,6 +256,8 @@ SECTIONS: dict[str, str] = {
     "controller_worker": "controller_worker",
     "task_flow": "task_flow",
     "noop_drivers": "noop_drivers",
+    "netns": "netns",
+    "certificates": "certificates",
     "quotas": "quotas",
     "networking": "networking",
     "haproxy_amphora": "haproxy_amphora",

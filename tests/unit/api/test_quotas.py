@@ -51,7 +51,7 @@ def test_unset_project_reports_defaults(api: Api) -> None:
 
 
 def test_put_accepts_both_spellings_and_returns_effective_quota(api: Api) -> None:
-    quota = api.put(f"{Q}/p2", {"quota": {"loadbalancer": 5, "health_monitor": 3, "member": 0}})[
+    quota = api.put(f"{Q}/p2", {"quota": {"loadbalancer": 5, "health_monitor": 3, "member": 0}}, status=202)[
         "quota"
     ]
     assert quota["load_balancer"] == quota["loadbalancer"] == 5
@@ -59,7 +59,7 @@ def test_put_accepts_both_spellings_and_returns_effective_quota(api: Api) -> Non
     assert quota["member"] == 0
     assert quota["listener"] == -1
     # A later PUT changes only what it names; null goes back to the default.
-    quota = api.put(f"{Q}/p2", {"quota": {"load_balancer": 6, "member": None}})["quota"]
+    quota = api.put(f"{Q}/p2", {"quota": {"load_balancer": 6, "member": None}}, status=202)["quota"]
     assert quota["load_balancer"] == 6
     assert quota["health_monitor"] == 3
     assert quota["member"] == -1
@@ -67,7 +67,7 @@ def test_put_accepts_both_spellings_and_returns_effective_quota(api: Api) -> Non
 
 
 def test_put_same_value_in_both_spellings_is_fine(api: Api) -> None:
-    quota = api.put(f"{Q}/p2", {"quota": {"loadbalancer": 4, "load_balancer": 4}})["quota"]
+    quota = api.put(f"{Q}/p2", {"quota": {"loadbalancer": 4, "load_balancer": 4}}, status=202)["quota"]
     assert quota["load_balancer"] == 4
 
 
@@ -87,13 +87,13 @@ def test_put_refuses_bad_values(api: Api) -> None:
         assert r.json()["faultcode"] == "Client"
     r = api.client.put(f"{Q}/p2", json={"loadbalancer": 1}, headers=api.headers)
     assert r.status_code == 400
-    assert api.put(f"{Q}/p2", {"quota": {"pool": 2_000_000_000}})["quota"]["pool"] == 2_000_000_000
+    assert api.put(f"{Q}/p2", {"quota": {"pool": 2_000_000_000}}, status=202)["quota"]["pool"] == 2_000_000_000
 
 
 def test_list_shows_projects_with_quotas(api: Api) -> None:
     assert api.get(Q) == {"quotas": [], "quotas_links": []}
-    api.put(f"{Q}/p2", {"quota": {"pool": 3}})
-    api.put(f"{Q}/p3", {"quota": {"listener": 4}})
+    api.put(f"{Q}/p2", {"quota": {"pool": 3}}, status=202)
+    api.put(f"{Q}/p3", {"quota": {"listener": 4}}, status=202)
     quotas = api.get(Q)["quotas"]
     assert [q["project_id"] for q in quotas] == ["p2", "p3"]
     assert quotas[0]["pool"] == 3 and quotas[0]["listener"] == -1
@@ -104,22 +104,22 @@ def test_list_shows_projects_with_quotas(api: Api) -> None:
 
 
 def test_delete_resets_to_defaults(api: Api) -> None:
-    api.put(f"{Q}/p2", {"quota": {"pool": 3, "loadbalancer": 1}})
-    api.delete(f"{Q}/p2")
+    api.put(f"{Q}/p2", {"quota": {"pool": 3, "loadbalancer": 1}}, status=202)
+    api.delete(f"{Q}/p2", status=202)
     quota = api.get(f"{Q}/p2")["quota"]
     assert all(quota[r] == -1 for r in RESOURCES)
     # Nothing set: still fine.
-    api.delete(f"{Q}/never-set")
+    api.delete(f"{Q}/never-set", status=202)
 
 
 def test_load_balancer_quota_is_enforced(api: Api) -> None:
-    api.put(f"{Q}/p1", {"quota": {"load_balancer": 1}})
+    api.put(f"{Q}/p1", {"quota": {"load_balancer": 1}}, status=202)
     api.make_lb()
     body = {"loadbalancer": {"vip_subnet_id": api.subnet_id}}
     r = api.client.post("/v2/lbaas/loadbalancers", json=body, headers=api.headers)
     assert r.status_code == 403
     assert r.json()["faultstring"] == "Quota has been met for resources: load_balancer"
-    api.delete(f"{Q}/p1")
+    api.delete(f"{Q}/p1", status=202)
     api.post("/v2/lbaas/loadbalancers", body)
 
 
@@ -144,8 +144,8 @@ def test_rbac_readers_see_own_quota_only_admins_write(make_api: Any) -> None:
     assert c.get(f"{Q}/defaults", headers=alice).status_code == 200
     assert c.put(f"{Q}/pa", json={"quota": {"pool": 1}}, headers=alice).status_code == 403
     assert c.delete(f"{Q}/pa", headers=alice).status_code == 403
-    assert c.put(f"{Q}/pb", json={"quota": {"pool": 1}}, headers=quota_admin).status_code == 200
-    assert c.put(f"{Q}/pa", json={"quota": {"pool": 2}}, headers=quota_admin).status_code == 200
+    assert c.put(f"{Q}/pb", json={"quota": {"pool": 1}}, headers=quota_admin).status_code == 202
+    assert c.put(f"{Q}/pa", json={"quota": {"pool": 2}}, headers=quota_admin).status_code == 202
     # A member lists only its own project, and may not ask for another.
     listed = c.get(Q, headers=alice).json()["quotas"]
     assert [q["project_id"] for q in listed] == ["pa"]

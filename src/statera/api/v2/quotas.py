@@ -47,7 +47,7 @@ def show_project_quota_defaults(
     return ok({"quota": present_quota(svc.get_defaults(d, ctx))})
 
 
-@router.put("/{project_id}")
+@router.put("/{project_id}", status_code=202)
 def update_quota(
     project_id: str,
     body: QuotaBody,
@@ -55,12 +55,12 @@ def update_quota(
     d: Deps = Depends(deps),
 ) -> JSONResponse:
     limits = svc.update(d, ctx, project_id, quota_changes(body.quota))
-    return ok({"quota": present_quota(limits)})
+    return ok({"quota": present_quota(limits)}, 202)
 
 
-@router.delete("/{project_id}", status_code=204)
+@router.delete("/{project_id}", status_code=202)
 def reset_quota(
     project_id: str, ctx: RequestContext = Depends(context), d: Deps = Depends(deps)
 ) -> Response:
     svc.reset(d, ctx, project_id)
-    return no_content()
+    return Response(status_code=202)

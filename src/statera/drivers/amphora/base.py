@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from statera.domain.model import Amphora, LoadBalancer
+from statera.drivers.network.base import PluggedInterface
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,15 @@ class ListenerStats:
 class AmphoraDriver(Protocol):
     def wait_ready(self, amphora: Amphora, timeout: float) -> None:
         """Return once the agent answers; raise TemporaryFailure if it does not yet."""
+        ...
+
+    def post_vip_plug(self, lb: LoadBalancer, amphora: Amphora,
+                      iface: PluggedInterface) -> None:
+        """Configure the VIP on the interface the network driver plugged (agent plug vip)."""
+        ...
+
+    def post_network_plug(self, amphora: Amphora, iface: PluggedInterface) -> None:
+        """Configure a member-network interface the network driver plugged."""
         ...
 
     def apply_config(self, lb: LoadBalancer, amphora: Amphora) -> None:

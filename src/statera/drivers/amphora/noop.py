@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from statera.domain.model import Amphora, LoadBalancer
 from statera.drivers.amphora.base import ListenerStats
+from statera.drivers.network.base import PluggedInterface
 from statera.drivers.noop_log import CallLog
 
 
@@ -13,6 +14,14 @@ class NoopAmphoraDriver:
 
     def wait_ready(self, amphora: Amphora, timeout: float) -> None:
         self.calls.record("amphora", "wait_ready", amphora_id=amphora.id)
+
+    def post_vip_plug(self, lb: LoadBalancer, amphora: Amphora,
+                      iface: PluggedInterface) -> None:
+        self.calls.record("amphora", "post_vip_plug", lb_id=lb.id, amphora_id=amphora.id)
+
+    def post_network_plug(self, amphora: Amphora, iface: PluggedInterface) -> None:
+        self.calls.record("amphora", "post_network_plug", amphora_id=amphora.id,
+                          network_id=iface.network_id)
 
     def apply_config(self, lb: LoadBalancer, amphora: Amphora) -> None:
         self.calls.record(

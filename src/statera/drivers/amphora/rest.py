@@ -34,7 +34,15 @@ from statera.domain.errors import StateraError, StepFailed, TemporaryFailure
 from statera.domain.model import Amphora, LoadBalancer
 from statera.drivers.amphora.base import ListenerStats
 from statera.drivers.certs.local_ca import PkiPaths
-from statera.wire.agent import AGENT_PORT, API_VERSION, PATH_PREFIX, PlugNetwork, PlugVip
+from statera.drivers.network.base import PluggedInterface
+from statera.wire.agent import (
+    AGENT_PORT,
+    API_VERSION,
+    PATH_PREFIX,
+    FixedIp,
+    PlugNetwork,
+    PlugVip,
+)
 
 LOG = logging.getLogger(__name__)
 PENDING_DELETE = "PENDING_DELETE"
@@ -296,6 +304,21 @@ class RestAmphoraDriver:
         return out
 
     # ---- plugging (not part of AmphoraDriver: the network driver's business) --------------
+
+    def post_vip_plug(self, lb: LoadBalancer, amphora: Amphora,
+                      iface: PluggedInterface) -> None:
+        body = PlugVip(subnet_cidr=iface.subnet_cidr, gateway=iface.gateway,
+                       mac_address=iface.mac_address, mtu=iface.mtu,
+                       vrrp_ip=amphora.vrrp_ip)
+        self.plug_vip(amphora, iface.ip_address, body)
+
+    def post_network_plug(self, amphora: Amphora, iface: PluggedInterface) -> None:
+        if not iface.ip_address:
+            return
+        self.plug_network(amphora, PlugNetwork(
+            mac_address=iface.mac_address, mtu=iface.mtu,
+            fixed_ips=[FixedIp(ip_address=iface.ip_address, subnet_cidr=iface.subnet_cidr,
+                               gateway=None)]))
 
     def plug_vip(self, amphora: Amphora, vip: str, body: PlugVip) -> None:
         self._call(amphora, "POST", f"{PATH_PREFIX}/plug/vip/{vip}", json_body=body,

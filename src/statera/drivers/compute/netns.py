@@ -27,6 +27,7 @@ from statera.drivers.netns.amphora_ns import (
     unplug_veth,
 )
 from statera.drivers.netns.ip import Ip, IpError
+from statera.wire.agent import AgentConfigFile, render_agent_config
 
 LOG = logging.getLogger(__name__)
 
@@ -57,8 +58,13 @@ class NetnsComputeDriver:
         os.chmod(home, 0o700)
         _write(home / "server.pem", request.server_pem)
         _write(home / "client_ca.pem", request.client_ca_pem)
-        _write(home / "agent.conf", request.agent_config.encode())
         address = self.addresses.take(request.amphora_id)
+        _write(home / "agent.conf", (request.agent_config or render_agent_config(AgentConfigFile(
+            amphora_id=request.amphora_id, server_cert=str(home / "server.pem"),
+            client_ca=str(home / "client_ca.pem"), base_path=str(home / "lb"),
+            bind_host=address, haproxy_namespace=names.tenant_ns,
+            topology=request.topology))).encode())
+        names.socket_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             ensure_namespace(self.ip, names.mgmt_ns)
             ensure_namespace(self.ip, names.tenant_ns)
@@ -105,6 +111,7 @@ class NetnsComputeDriver:
         delete_namespace(self.ip, names.mgmt_ns)
         self.addresses.release(compute_id)
         shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(names.socket_dir, ignore_errors=True)
         if any(ns in self.ip.namespaces() for ns in (names.mgmt_ns, names.tenant_ns)):
             raise StepFailed(f"amphora {compute_id}: namespaces still present after delete")
 

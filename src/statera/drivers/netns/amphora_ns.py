@@ -52,6 +52,11 @@ class AmphoraNames:
     def mgmt_veth(self) -> str:
         return f"sv{self.key}m"
 
+    @property
+    def socket_dir(self) -> Path:
+        """Short home for haproxy's unix sockets (their paths are limited to ~100 bytes)."""
+        return Path("/run/statera") / self.key
+
     def tenant_veth(self, index: int) -> str:
         return f"sb{self.key}{index}"
 

@@ -106,13 +106,18 @@ class BuildAmphorae(ActionStep[LbContext]):
 
     def execute(self, env: Env, ctx: LbContext) -> None:
         for amp_id in ctx.new_amphora_ids:
-            instance = env.drivers.compute.build(AmphoraBuild(amphora_id=amp_id,
-                                                              topology=ctx.topology))
+            # A fresh certificate on every try: the key never leaves this call but to the
+            # amphora, and is never stored in the flow's context.
+            server_pem, expiry = env.drivers.certs.issue_server_cert(amp_id)
+            instance = env.drivers.compute.build(AmphoraBuild(
+                amphora_id=amp_id, topology=ctx.topology, server_pem=server_pem,
+                client_ca_pem=env.drivers.certs.client_ca_pem()))
             if instance.status == "ERROR":
                 raise StepFailed(f"compute driver could not build amphora {amp_id}")
             with env.deps.db.write() as session:
                 session.execute(sa.update(m.Amphora).where(m.Amphora.id == amp_id).values(
                     compute_id=instance.compute_id, lb_network_ip=instance.lb_network_ip,
+                    cert_expiration=expiry.replace(tzinfo=None) if expiry else None,
                     status=A.BOOTING).execution_options(synchronize_session=False))
 
     def revert(self, env: Env, ctx: LbContext) -> None:
@@ -143,7 +148,8 @@ class PlugVip(ActionStep[LbContext]):
     def execute(self, env: Env, ctx: LbContext) -> None:
         tree = _tree(env, ctx.lb_id)
         for amp in _amphorae(env, ctx.new_amphora_ids):
-            env.drivers.network.plug_vip(tree, amp)
+            iface = env.drivers.network.plug_vip(tree, amp)
+            env.drivers.amphora.post_vip_plug(tree, amp, iface)
 
     def revert(self, env: Env, ctx: LbContext) -> None:
         with env.deps.db.read() as session:
@@ -161,7 +167,8 @@ class ApplyConfig(ActionStep[LbContext]):
         tree = _tree(env, ctx.lb_id)
         targets = [a for a in tree.amphorae if a.status == A.ALLOCATED]
         for amp in targets:
-            env.drivers.network.plug_member_networks(tree, amp)
+            for iface in env.drivers.network.plug_member_networks(tree, amp):
+                env.drivers.amphora.post_network_plug(amp, iface)
             env.drivers.network.update_allowed_cidrs(tree, amp)
             env.drivers.amphora.apply_config(tree, amp)
 
