@@ -51,9 +51,9 @@ def test_unset_project_reports_defaults(api: Api) -> None:
 
 
 def test_put_accepts_both_spellings_and_returns_effective_quota(api: Api) -> None:
-    quota = api.put(f"{Q}/p2", {"quota": {"loadbalancer": 5, "health_monitor": 3, "member": 0}}, status=202)[
-        "quota"
-    ]
+    quota = api.put(
+        f"{Q}/p2", {"quota": {"loadbalancer": 5, "health_monitor": 3, "member": 0}}, status=202
+    )["quota"]
     assert quota["load_balancer"] == quota["loadbalancer"] == 5
     assert quota["health_monitor"] == quota["healthmonitor"] == 3
     assert quota["member"] == 0
@@ -67,7 +67,9 @@ def test_put_accepts_both_spellings_and_returns_effective_quota(api: Api) -> Non
 
 
 def test_put_same_value_in_both_spellings_is_fine(api: Api) -> None:
-    quota = api.put(f"{Q}/p2", {"quota": {"loadbalancer": 4, "load_balancer": 4}}, status=202)["quota"]
+    quota = api.put(f"{Q}/p2", {"quota": {"loadbalancer": 4, "load_balancer": 4}}, status=202)[
+        "quota"
+    ]
     assert quota["load_balancer"] == 4
 
 
@@ -87,7 +89,10 @@ def test_put_refuses_bad_values(api: Api) -> None:
         assert r.json()["faultcode"] == "Client"
     r = api.client.put(f"{Q}/p2", json={"loadbalancer": 1}, headers=api.headers)
     assert r.status_code == 400
-    assert api.put(f"{Q}/p2", {"quota": {"pool": 2_000_000_000}}, status=202)["quota"]["pool"] == 2_000_000_000
+    assert (
+        api.put(f"{Q}/p2", {"quota": {"pool": 2_000_000_000}}, status=202)["quota"]["pool"]
+        == 2_000_000_000
+    )
 
 
 def test_list_shows_projects_with_quotas(api: Api) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from statera.api.common import context, deps, no_content, ok, query_params
+from statera.api.common import context, deps, ok, query_params
 from statera.api.schemas.quota import QuotaBody, present_quota, quota_changes
 from statera.services import quotas as svc
 from statera.services.context import RequestContext
