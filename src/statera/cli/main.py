@@ -69,11 +69,12 @@ def version() -> None:
 def up(ctx: typer.Context) -> None:
     """Run every service in this one process on the configured (or embedded) defaults:
     API, worker. Creates the database on first start."""
-    from statera.cli.services import start_worker, wire
+    from statera.cli.services import prepare_host, start_worker, wire
 
     settings = _settings(ctx)
     Path(settings.default.state_path).mkdir(parents=True, exist_ok=True)
     try:
+        prepare_host(settings)
         w = wire(settings, migrate=True)
     except StateraError as exc:
         _fail(exc)
@@ -125,9 +126,10 @@ def api(ctx: typer.Context) -> None:
 def worker(ctx: typer.Context) -> None:
     """Run the worker service only: claims operations and runs their flows. SIGTERM lets
     running flows finish (up to graceful_shutdown_timeout) and hands the rest over."""
-    from statera.cli.services import LOG, on_signals, start_worker, wire
+    from statera.cli.services import LOG, on_signals, prepare_host, start_worker, wire
 
     try:
+        prepare_host(_settings(ctx))
         w = wire(_settings(ctx), migrate=False)
     except StateraError as exc:
         _fail(exc)

@@ -153,6 +153,8 @@ class NetnsSection:
     mgmt_cidr: str = opt("10.211.0.0/22", "Network of lb-mgmt-net; the host takes its first "
                          "address. Statera refuses a CIDR that overlaps the host's networks.")
     agent_python: str = opt("", "Python that runs the amphora agent. Empty: Statera's own.")
+    nft_table: str = opt("statera", "nftables table (inet) holding Statera's isolation rules; "
+                         "Statera replaces this table and touches no other.")
 
 
 @dataclass

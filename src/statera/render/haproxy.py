@@ -135,6 +135,8 @@ def render_haproxy_config(lb: LoadBalancer, opts: RenderOptions) -> str:
         li.protocol == ListenerProtocol.PROMETHEUS for li in listeners
     )
     total = sum(int(fe.maxconn) for fe in frontends) or opts.default_connection_limit
+    if opts.global_maxconn_cap:
+        total = min(total, opts.global_maxconn_cap)
     text = _ENV.get_template("haproxy.cfg.j2").render(
         lb_id=lb_id,
         g=_global_view(opts, min(total, MAX_CONNECTIONS)),

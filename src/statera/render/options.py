@@ -42,6 +42,9 @@ class RenderOptions:
     hard_stop_after: str = "60s"
     nbthread: int = 1
     default_connection_limit: int = 50000
+    global_maxconn_cap: int | None = None
+    """Upper bound of the process-wide maxconn, from the file descriptors the amphora may
+    open (HAProxy refuses to start when maxconn needs more than its limit allows)."""
     # Listener timeouts (ms) used when the listener's own value is None.
     timeout_client_data: int = 50000
     timeout_member_connect: int = 5000

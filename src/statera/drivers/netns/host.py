@@ -92,10 +92,14 @@ def isolation_rules(bridges: list[str], mgmt_bridge: str, protected_ports: list[
     bridges, and lets tenant bridges reach no control-plane port on the host."""
     tenant = [b for b in bridges if b != mgmt_bridge]
     all_set = ", ".join(f'"{b}"' for b in [mgmt_bridge, *tenant])
+    # With br_netfilter loaded (Docker loads it), frames switched between two ports of one
+    # bridge pass this hook too, as iifname = oifname = the bridge: those stay allowed.
+    same_bridge = [f'    iifname "{b}" oifname "{b}" accept' for b in [mgmt_bridge, *tenant]]
     lines = [
         f"table inet {table} {{",
         "  chain forward {",
         "    type filter hook forward priority -10; policy accept;",
+        *same_bridge,
         f"    iifname {{ {all_set} }} drop",
         f"    oifname {{ {all_set} }} drop",
         "  }",
