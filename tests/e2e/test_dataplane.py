@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from bench.common import free_port
+
 from statera.drivers.netns.amphora_ns import AmphoraNames, delete_namespace, unplug_veth
 from statera.drivers.netns.host import foreign_networks, remove_bridge, remove_isolation
 from statera.drivers.netns.ip import Ip
