@@ -31,8 +31,9 @@ class HaproxyRenderer:
         root = (self.base_path_of(amphora) if self.base_path_of else
                 self.agent_base_path).rstrip("/")
         base = f"{root}/{lb.id}"
-        sockets = self.socket_dir_of(amphora) if self.socket_dir_of else base
-        return RenderOptions(base_path=base, stats_socket=f"{sockets}/{lb.id}.sock",
+        socket = (f"{self.socket_dir_of(amphora)}/{lb.id}.sock" if self.socket_dir_of
+                  else f"{base}/haproxy.sock")
+        return RenderOptions(base_path=base, stats_socket=socket,
                              server_state_file=f"{base}/servers-state",
                              cert_dir=f"{root}/certs/{lb.id}", **self.options)
 
