@@ -20,6 +20,9 @@ from statera.domain.errors import Conflict, InvalidInput, NotFound
 from statera.services.common import new_id
 
 
+_SPREAD = 8
+
+
 @dataclass(frozen=True)
 class Placement:
     network: TenantNetwork
@@ -104,15 +107,24 @@ class NetworkCatalog:
         start = ipaddress.ip_address(net.allocation_start)
         end = int(ipaddress.ip_address(net.allocation_end))
         candidate = start
-        while int(candidate) <= end:
+        free: list[str] = []
+        # Concurrent creates would all race for the lowest free address (and on MariaDB
+        # deadlock over it): take one of the lowest few at random instead.
+        while int(candidate) <= end and len(free) < _SPREAD:
             text = str(candidate)
             if text not in used and text not in reserved:
-                try:
-                    return self._insert(session, net, text, name, device_owner, device_id,
-                                        project_id)
-                except Conflict:
-                    used.add(text)  # taken by a concurrent request since we looked
+                free.append(text)
             candidate += 1
+        random.shuffle(free)
+        for text in free:
+            try:
+                return self._insert(session, net, text, name, device_owner, device_id,
+                                    project_id)
+            except Conflict:
+                continue  # taken by a concurrent request since we looked
+        if free:
+            raise Conflict(f"Could not allocate an address on subnet {net.subnet_id}; "
+                           "try again.")
         raise Conflict(f"No more IP addresses available on subnet {net.subnet_id}.")
 
     def _insert(self, session: Session, net: TenantNetwork, ip: str, name: str,
