@@ -19,7 +19,6 @@ from statera.db import models as m
 from statera.domain.errors import Conflict, InvalidInput, NotFound
 from statera.services.common import new_id
 
-
 _SPREAD = 8
 
 
@@ -99,33 +98,33 @@ class NetworkCatalog:
                                f"{net.subnet_id}.")
             return self._insert(session, net, ip_address, name, device_owner, device_id,
                                 project_id)
-        used = set(session.scalars(sa.select(m.Port.ip_address).where(
-            m.Port.subnet_id == net.subnet_id)))
         reserved = set(self.settings.networking.reserved_ips)
         if net.gateway_ip:
             reserved.add(net.gateway_ip)
-        start = ipaddress.ip_address(net.allocation_start)
+        start = int(ipaddress.ip_address(net.allocation_start))
         end = int(ipaddress.ip_address(net.allocation_end))
-        candidate = start
-        free: list[str] = []
-        # Concurrent creates would all race for the lowest free address (and on MariaDB
-        # deadlock over it): take one of the lowest few at random instead.
-        while int(candidate) <= end and len(free) < _SPREAD:
-            text = str(candidate)
-            if text not in used and text not in reserved:
-                free.append(text)
-            candidate += 1
-        random.shuffle(free)
-        for text in free:
+        lost: set[str] = set()
+        for _round in range(20):
+            used = set(session.scalars(sa.select(m.Port.ip_address).where(
+                m.Port.subnet_id == net.subnet_id))) | reserved | lost
+            # Concurrent creates would all race for the lowest free address (and on MariaDB
+            # deadlock over it): take one of the lowest few at random instead.
+            free: list[str] = []
+            for value in range(start, end + 1):
+                text = str(ipaddress.ip_address(value))
+                if text not in used:
+                    free.append(text)
+                    if len(free) >= _SPREAD:
+                        break
+            if not free:
+                raise Conflict(f"No more IP addresses available on subnet {net.subnet_id}.")
+            text = random.choice(free)
             try:
                 return self._insert(session, net, text, name, device_owner, device_id,
                                     project_id)
             except Conflict:
-                continue  # taken by a concurrent request since we looked
-        if free:
-            raise Conflict(f"Could not allocate an address on subnet {net.subnet_id}; "
-                           "try again.")
-        raise Conflict(f"No more IP addresses available on subnet {net.subnet_id}.")
+                lost.add(text)  # taken by a concurrent request since we looked
+        raise Conflict(f"Could not allocate an address on subnet {net.subnet_id}; try again.")
 
     def _insert(self, session: Session, net: TenantNetwork, ip: str, name: str,
                 device_owner: str, device_id: str, project_id: str | None) -> m.Port:
