@@ -21,7 +21,7 @@ from statera.domain.enums import (
     ProvisioningStatus,
 )
 from statera.domain.errors import Conflict, InvalidInput, NotFound
-from statera.services import common, listing
+from statera.services import common, listing, reads
 from statera.services.common import GraphBuild, authorize, new_id
 from statera.services.context import RequestContext
 from statera.services.deps import Deps
@@ -234,12 +234,7 @@ def build_health_monitor(
 
 
 def get(deps: Deps, ctx: RequestContext, hm_id: str, *, check: bool = True) -> m.HealthMonitor:
-    with deps.db.read() as session:
-        hm = common.get_or_404(session, m.HealthMonitor, hm_id)
-        if check:
-            authorize(ctx, "healthmonitor:get_one", hm.project_id)
-        common.attach_tags(session, [hm])
-        return hm
+    return reads.get_tagged(deps, ctx, m.HealthMonitor, hm_id, "healthmonitor:get_one", check=check)
 
 
 def list_(
@@ -251,15 +246,7 @@ def list_(
             m.HealthMonitor.provisioning_status != ProvisioningStatus.DELETED
         )
         stmt = scope_to_project(stmt, ctx, "healthmonitor", m.HealthMonitor.project_id, params)
-        stmt = listing.apply_filters(stmt, LISTING, params)
-        page = listing.paginate(
-            session,
-            stmt,
-            LISTING,
-            params,
-            max_limit=deps.settings.api_settings.pagination_max_limit,
-            base_url=base_url,
-        )
+        page = reads.filtered_page(session, deps, stmt, LISTING, params, base_url)
         common.attach_tags(session, page.items)
         return page
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 from statera.db import models as m
 from statera.domain.enums import L7PolicyAction, OperatingStatus, ProvisioningStatus
 from statera.domain.errors import InvalidInput, NotFound
-from statera.services import common, l7rules, listing
+from statera.services import common, l7rules, listing, reads
 from statera.services.common import GraphBuild, authorize, new_id
 from statera.services.context import RequestContext
 from statera.services.deps import Deps
@@ -245,12 +245,9 @@ def create(deps: Deps, ctx: RequestContext, data: dict[str, Any]) -> m.L7Policy:
 
 
 def get(deps: Deps, ctx: RequestContext, policy_id: str, *, check: bool = True) -> m.L7Policy:
-    with deps.db.read() as session:
-        policy = common.get_or_404(session, m.L7Policy, policy_id, options=LOAD)
-        if check:
-            authorize(ctx, "l7policy:get_one", policy.project_id)
-        common.attach_tags(session, [policy])
-        return policy
+    return reads.get_tagged(
+        deps, ctx, m.L7Policy, policy_id, "l7policy:get_one", check=check, options=LOAD
+    )
 
 
 def list_(
@@ -262,16 +259,7 @@ def list_(
             m.L7Policy.provisioning_status != ProvisioningStatus.DELETED
         )
         stmt = scope_to_project(stmt, ctx, "l7policy", m.L7Policy.project_id, params)
-        stmt = listing.apply_filters(stmt, LISTING, params)
-        page = listing.paginate(
-            session,
-            stmt,
-            LISTING,
-            params,
-            max_limit=deps.settings.api_settings.pagination_max_limit,
-            base_url=base_url,
-            options=LOAD,
-        )
+        page = reads.filtered_page(session, deps, stmt, LISTING, params, base_url, options=LOAD)
         common.attach_tags(session, page.items)
         return page
 

@@ -21,7 +21,7 @@ from statera.domain.enums import (
     ProvisioningStatus,
 )
 from statera.domain.errors import Conflict, NotFound
-from statera.services import common, listing
+from statera.services import common, listing, reads
 from statera.services.common import GraphBuild, authorize, new_id
 from statera.services.context import RequestContext
 from statera.services.deps import Deps
@@ -240,15 +240,7 @@ def list_(
             m.L7Rule.provisioning_status != ProvisioningStatus.DELETED,
         )
         stmt = scope_to_project(stmt, ctx, "l7rule", m.L7Rule.project_id, params)
-        stmt = listing.apply_filters(stmt, LISTING, params)
-        page = listing.paginate(
-            session,
-            stmt,
-            LISTING,
-            params,
-            max_limit=deps.settings.api_settings.pagination_max_limit,
-            base_url=base_url,
-        )
+        page = reads.filtered_page(session, deps, stmt, LISTING, params, base_url)
         common.attach_tags(session, page.items)
         return page
 

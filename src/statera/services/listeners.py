@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 from statera.db import models as m
 from statera.domain.enums import ListenerProtocol, OperatingStatus, ProvisioningStatus
 from statera.domain.errors import InvalidInput
-from statera.services import common, l7policies, listing
+from statera.services import common, l7policies, listing, reads
 from statera.services.common import GraphBuild, authorize, new_id
 from statera.services.context import RequestContext
 from statera.services.deps import Deps
@@ -167,12 +167,9 @@ def create(deps: Deps, ctx: RequestContext, data: dict[str, Any]) -> m.Listener:
 
 
 def get(deps: Deps, ctx: RequestContext, listener_id: str, *, check: bool = True) -> m.Listener:
-    with deps.db.read() as session:
-        listener = common.get_or_404(session, m.Listener, listener_id, options=LOAD)
-        if check:
-            authorize(ctx, "listener:get_one", listener.project_id)
-        common.attach_tags(session, [listener])
-        return listener
+    return reads.get_tagged(
+        deps, ctx, m.Listener, listener_id, "listener:get_one", check=check, options=LOAD
+    )
 
 
 def list_(
@@ -184,16 +181,7 @@ def list_(
             m.Listener.provisioning_status != ProvisioningStatus.DELETED
         )
         stmt = scope_to_project(stmt, ctx, "listener", m.Listener.project_id, params)
-        stmt = listing.apply_filters(stmt, LISTING, params)
-        page = listing.paginate(
-            session,
-            stmt,
-            LISTING,
-            params,
-            max_limit=deps.settings.api_settings.pagination_max_limit,
-            base_url=base_url,
-            options=LOAD,
-        )
+        page = reads.filtered_page(session, deps, stmt, LISTING, params, base_url, options=LOAD)
         common.attach_tags(session, page.items)
         return page
 

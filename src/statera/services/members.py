@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from statera.db import models as m
 from statera.domain.enums import OperatingStatus, ProvisioningStatus
 from statera.domain.errors import DuplicateEntry, InvalidInput, NotFound
-from statera.services import common, listing
+from statera.services import common, listing, reads
 from statera.services.common import GraphBuild, authorize, new_id
 from statera.services.context import RequestContext
 from statera.services.deps import Deps
@@ -174,15 +174,7 @@ def list_(
         stmt = sa.select(m.Member).where(
             m.Member.pool_id == pool.id, m.Member.provisioning_status != ProvisioningStatus.DELETED
         )
-        stmt = listing.apply_filters(stmt, LISTING, params)
-        page = listing.paginate(
-            session,
-            stmt,
-            LISTING,
-            params,
-            max_limit=deps.settings.api_settings.pagination_max_limit,
-            base_url=base_url,
-        )
+        page = reads.filtered_page(session, deps, stmt, LISTING, params, base_url)
         common.attach_tags(session, page.items)
         return page
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 from statera.db import models as m
 from statera.domain.enums import OperatingStatus, ProvisioningStatus
 from statera.domain.errors import Conflict, InvalidInput, NotFound
-from statera.services import common, listing, pool_rules
+from statera.services import common, listing, pool_rules, reads
 from statera.services.common import GraphBuild, authorize, new_id
 from statera.services.context import RequestContext
 from statera.services.deps import Deps
@@ -175,16 +175,7 @@ def list_(
     with deps.db.read() as session:
         stmt = sa.select(m.Pool).where(m.Pool.provisioning_status != ProvisioningStatus.DELETED)
         stmt = scope_to_project(stmt, ctx, "pool", m.Pool.project_id, params)
-        stmt = listing.apply_filters(stmt, LISTING, params)
-        page = listing.paginate(
-            session,
-            stmt,
-            LISTING,
-            params,
-            max_limit=deps.settings.api_settings.pagination_max_limit,
-            base_url=base_url,
-            options=LOAD,
-        )
+        page = reads.filtered_page(session, deps, stmt, LISTING, params, base_url, options=LOAD)
         attach(session, page.items)
         return page
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
-from statera.api.common import accepted, base_url, context, deps, no_content, ok, query_params
-from statera.api.schemas.base import given
+from statera.api.common import accepted, context, deps
+from statera.api.crud import Resource, Service, add_crud_routes
 from statera.api.schemas.member import (
     MemberCreateBody,
     MembersBatchBody,
@@ -17,7 +17,6 @@ from statera.domain.errors import InvalidInput
 from statera.services import members as svc
 from statera.services.context import RequestContext
 from statera.services.deps import Deps
-from statera.services.listing import parse_fields, select_fields
 
 router = APIRouter(prefix="/lbaas/pools/{pool_id}/members", tags=["members"])
 
@@ -36,30 +35,19 @@ def _additive_only(request: Request) -> bool:
     )
 
 
-@router.get("")
-def list_members(
-    pool_id: str, request: Request, ctx: RequestContext = Depends(context), d: Deps = Depends(deps)
-) -> JSONResponse:
-    params = query_params(request)
-    page = svc.list_(d, ctx, pool_id, params, base_url(request))
-    fields = parse_fields(params)
-    return ok(
-        {
-            "members": [select_fields(present_member(mb), fields) for mb in page.items],
-            "members_links": page.links,
-        }
-    )
-
-
-@router.post("", status_code=201)
-def create_member(
-    pool_id: str,
-    body: MemberCreateBody,
-    ctx: RequestContext = Depends(context),
-    d: Deps = Depends(deps),
-) -> JSONResponse:
-    member = svc.create(d, ctx, pool_id, body.member.model_dump(exclude_unset=True))
-    return ok({"member": present_member(member)}, 201)
+add_crud_routes(
+    router,
+    Resource(
+        key="member",
+        collection_key="members",
+        id_param="member_id",
+        present=present_member,
+        create_body=MemberCreateBody,
+        update_body=MemberUpdateBody,
+        service=Service.of(svc),
+        parent_params=("pool_id",),
+    ),
+)
 
 
 @router.put("", status_code=202)
@@ -73,36 +61,3 @@ def batch_update_members(
     items = [item.model_dump(exclude_unset=True) for item in body.members]
     svc.batch_update(d, ctx, pool_id, items, additive_only=_additive_only(request))
     return accepted()
-
-
-@router.get("/{member_id}")
-def show_member(
-    pool_id: str,
-    member_id: str,
-    request: Request,
-    ctx: RequestContext = Depends(context),
-    d: Deps = Depends(deps),
-) -> JSONResponse:
-    member = svc.get(d, ctx, pool_id, member_id)
-    fields = parse_fields(query_params(request))
-    return ok({"member": select_fields(present_member(member), fields)})
-
-
-@router.put("/{member_id}")
-def update_member(
-    pool_id: str,
-    member_id: str,
-    body: MemberUpdateBody,
-    ctx: RequestContext = Depends(context),
-    d: Deps = Depends(deps),
-) -> JSONResponse:
-    member = svc.update(d, ctx, pool_id, member_id, given(body.member))
-    return ok({"member": present_member(member)})
-
-
-@router.delete("/{member_id}", status_code=204)
-def delete_member(
-    pool_id: str, member_id: str, ctx: RequestContext = Depends(context), d: Deps = Depends(deps)
-) -> Response:
-    svc.delete(d, ctx, pool_id, member_id)
-    return no_content()
