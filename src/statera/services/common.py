@@ -139,7 +139,10 @@ def lock_project_quota(session: Session, project_id: str) -> None:
         session.scalars(sa.select(m.Quotas).where(m.Quotas.project_id == project_id)
                         .with_for_update()).first()
     except sa.exc.OperationalError as exc:
-        if "lock" in str(exc).lower():
+        text = str(exc).lower()
+        # A deadlock (or MariaDB's lost savepoint after one) is retried whole by the caller;
+        # only a lock we could not get in time is "project busy".
+        if "lock wait timeout" in text or "could not obtain lock" in text:
             raise ProjectBusy() from exc
         raise
 

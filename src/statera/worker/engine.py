@@ -16,6 +16,7 @@ Two kinds of steps:
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import logging
 import threading
@@ -56,17 +57,19 @@ class Step(Generic[C]):
             self.name = type(self).__name__
 
 
-class DbStep(Step[C]):
+class DbStep(Step[C], abc.ABC):
+    @abc.abstractmethod
     def execute(self, env: Env, session: Session, ctx: C) -> None:
-        raise NotImplementedError
+        """Change the database in ``session``; committed together with the progress."""
 
     def revert(self, env: Env, session: Session, ctx: C) -> None:
         """Undo ``execute``; idempotent. Default: nothing to undo."""
 
 
-class ActionStep(Step[C]):
+class ActionStep(Step[C], abc.ABC):
+    @abc.abstractmethod
     def execute(self, env: Env, ctx: C) -> None:
-        raise NotImplementedError
+        """Act through a driver; must be idempotent."""
 
     def revert(self, env: Env, ctx: C) -> None:
         """Undo ``execute``; idempotent, never raises. Default: nothing to undo."""
