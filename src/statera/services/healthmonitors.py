@@ -35,7 +35,6 @@ from statera.services.fields import (
     tags,
     text,
 )
-from statera.services.loadbalancers import scope_to_project
 from statera.services.pools import lock_pool, pool_listeners
 
 LISTING = listing.Listing(
@@ -240,15 +239,7 @@ def get(deps: Deps, ctx: RequestContext, hm_id: str, *, check: bool = True) -> m
 def list_(
     deps: Deps, ctx: RequestContext, params: dict[str, list[str]], base_url: str
 ) -> listing.Page:
-    authorize(ctx, "healthmonitor:get_all", ctx.project_id)
-    with deps.db.read() as session:
-        stmt = sa.select(m.HealthMonitor).where(
-            m.HealthMonitor.provisioning_status != ProvisioningStatus.DELETED
-        )
-        stmt = scope_to_project(stmt, ctx, "healthmonitor", m.HealthMonitor.project_id, params)
-        page = reads.filtered_page(session, deps, stmt, LISTING, params, base_url)
-        common.attach_tags(session, page.items)
-        return page
+    return reads.list_live(deps, ctx, m.HealthMonitor, "healthmonitor", LISTING, params, base_url)
 
 
 # ---- changing --------------------------------------------------------------------------------

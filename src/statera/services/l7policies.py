@@ -25,7 +25,6 @@ from statera.services.fields import (
     required_bool,
 )
 from statera.services.listener_rules import check_pool_protocol, routable_pool
-from statera.services.loadbalancers import scope_to_project
 
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 DEFAULT_REDIRECT_CODE = 302
@@ -253,15 +252,8 @@ def get(deps: Deps, ctx: RequestContext, policy_id: str, *, check: bool = True) 
 def list_(
     deps: Deps, ctx: RequestContext, params: dict[str, list[str]], base_url: str
 ) -> listing.Page:
-    authorize(ctx, "l7policy:get_all", ctx.project_id)
-    with deps.db.read() as session:
-        stmt = sa.select(m.L7Policy).where(
-            m.L7Policy.provisioning_status != ProvisioningStatus.DELETED
-        )
-        stmt = scope_to_project(stmt, ctx, "l7policy", m.L7Policy.project_id, params)
-        page = reads.filtered_page(session, deps, stmt, LISTING, params, base_url, options=LOAD)
-        common.attach_tags(session, page.items)
-        return page
+    return reads.list_live(deps, ctx, m.L7Policy, "l7policy", LISTING, params,
+                           base_url, options=LOAD)
 
 
 def _updated_state(policy: m.L7Policy, changes: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,6 @@ from statera.services.common import GraphBuild, authorize, new_id
 from statera.services.context import RequestContext
 from statera.services.deps import Deps
 from statera.services.fields import HTTP_TOKEN, check_text, invalid, one_of, required_bool
-from statera.services.loadbalancers import scope_to_project
 
 MAX_RULES_PER_POLICY = 50
 
@@ -239,7 +238,7 @@ def list_(
             m.L7Rule.l7policy_id == policy_id,
             m.L7Rule.provisioning_status != ProvisioningStatus.DELETED,
         )
-        stmt = scope_to_project(stmt, ctx, "l7rule", m.L7Rule.project_id, params)
+        stmt = reads.scope_to_project(stmt, ctx, "l7rule", m.L7Rule.project_id, params)
         page = reads.filtered_page(session, deps, stmt, LISTING, params, base_url)
         common.attach_tags(session, page.items)
         return page

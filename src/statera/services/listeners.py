@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from statera.db import models as m
@@ -33,7 +32,7 @@ from statera.services.listener_rules import (
     settle_state,
     state_of,
 )
-from statera.services.loadbalancers import scope_to_project, sum_stats
+from statera.services.loadbalancers import sum_stats
 
 LISTING = listing.Listing(
     model=m.Listener,
@@ -175,15 +174,8 @@ def get(deps: Deps, ctx: RequestContext, listener_id: str, *, check: bool = True
 def list_(
     deps: Deps, ctx: RequestContext, params: dict[str, list[str]], base_url: str
 ) -> listing.Page:
-    authorize(ctx, "listener:get_all", ctx.project_id)
-    with deps.db.read() as session:
-        stmt = sa.select(m.Listener).where(
-            m.Listener.provisioning_status != ProvisioningStatus.DELETED
-        )
-        stmt = scope_to_project(stmt, ctx, "listener", m.Listener.project_id, params)
-        page = reads.filtered_page(session, deps, stmt, LISTING, params, base_url, options=LOAD)
-        common.attach_tags(session, page.items)
-        return page
+    return reads.list_live(deps, ctx, m.Listener, "listener", LISTING, params,
+                           base_url, options=LOAD)
 
 
 def update(

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 from statera.db import models as m
 from statera.domain.enums import OperatingStatus, ProvisioningStatus, Topology
 from statera.domain.errors import Conflict, InvalidInput, NotFound
-from statera.services import common, listing
+from statera.services import common, listing, reads
 from statera.services.common import GraphBuild, authorize, new_id
 from statera.services.context import RequestContext
 from statera.services.deps import Deps
@@ -269,32 +269,11 @@ def get_tree(deps: Deps, ctx: RequestContext, lb_id: str) -> m.LoadBalancer:
         return lb
 
 
-def list_(deps: Deps, ctx: RequestContext, params: dict[str, list[str]],
-          base_url: str) -> listing.Page:
-    authorize(ctx, "loadbalancer:get_all", ctx.project_id)
-    with deps.db.read() as session:
-        stmt = sa.select(m.LoadBalancer).where(
-            m.LoadBalancer.provisioning_status != ProvisioningStatus.DELETED)
-        stmt = scope_to_project(stmt, ctx, "loadbalancer", m.LoadBalancer.project_id, params)
-        stmt = listing.apply_filters(stmt, LISTING, params)
-        page = listing.paginate(session, stmt, LISTING, params,
-                                max_limit=deps.settings.api_settings.pagination_max_limit,
-                                base_url=base_url, options=LOAD)
-        attach_summary(session, page.items)
-        return page
-
-
-def scope_to_project(stmt: Any, ctx: RequestContext, resource: str, column: Any,
-                     params: dict[str, list[str]]) -> Any:
-    """Non-global readers see their own project only, whatever they filter on."""
-    from statera.services import policy
-
-    if policy.sees_all_projects(ctx, resource):
-        return stmt
-    wanted = params.get("project_id") or params.get("tenant_id")
-    if wanted and any(p != ctx.project_id for p in wanted):
-        raise common.policy.PolicyForbidden()
-    return stmt.where(column == ctx.project_id)
+def list_(
+    deps: Deps, ctx: RequestContext, params: dict[str, list[str]], base_url: str
+) -> listing.Page:
+    return reads.list_live(deps, ctx, m.LoadBalancer, "loadbalancer", LISTING, params,
+                           base_url, options=LOAD, attach=attach_summary)
 
 
 def update(deps: Deps, ctx: RequestContext, lb_id: str, changes: dict[str, Any]

@@ -19,7 +19,6 @@ from statera.services.common import GraphBuild, authorize, new_id
 from statera.services.context import RequestContext
 from statera.services.deps import Deps
 from statera.services.fields import tags
-from statera.services.loadbalancers import scope_to_project
 
 # ---- building --------------------------------------------------------------------------------
 
@@ -171,13 +170,8 @@ def get(deps: Deps, ctx: RequestContext, pool_id: str, *, check: bool = True) ->
 def list_(
     deps: Deps, ctx: RequestContext, params: dict[str, list[str]], base_url: str
 ) -> listing.Page:
-    authorize(ctx, "pool:get_all", ctx.project_id)
-    with deps.db.read() as session:
-        stmt = sa.select(m.Pool).where(m.Pool.provisioning_status != ProvisioningStatus.DELETED)
-        stmt = scope_to_project(stmt, ctx, "pool", m.Pool.project_id, params)
-        page = reads.filtered_page(session, deps, stmt, LISTING, params, base_url, options=LOAD)
-        attach(session, page.items)
-        return page
+    return reads.list_live(deps, ctx, m.Pool, "pool", LISTING, params,
+                           base_url, options=LOAD, attach=attach)
 
 
 # ---- changing --------------------------------------------------------------------------------
