@@ -61,13 +61,20 @@ class Statera:
     state: Path
 
 
+# Processes that only exercise the API and the flows pin the noop drivers: on a root host
+# with haproxy, the ``auto`` default would build real amphorae on the default bridges.
+NOOP_DRIVERS = {"STATERA_CONTROLLER_WORKER__COMPUTE_DRIVER": "compute_noop_driver",
+                "STATERA_CONTROLLER_WORKER__NETWORK_DRIVER": "network_noop_driver",
+                "STATERA_CONTROLLER_WORKER__AMPHORA_DRIVER": "amphora_noop_driver"}
+
+
 @contextlib.contextmanager
 def statera_up(db_url: str | None, **env: str) -> Iterator[Statera]:
     """`statera up` on a free port and a temporary state directory; stopped afterwards."""
     state = Path(tempfile.mkdtemp(prefix="statera-bench-"))
     port = free_port()
     environ = dict(os.environ, STATERA_DEFAULT__STATE_PATH=str(state),
-                   STATERA_API_SETTINGS__BIND_PORT=str(port), **env)
+                   STATERA_API_SETTINGS__BIND_PORT=str(port), **{**NOOP_DRIVERS, **env})
     if db_url:
         environ["STATERA_DATABASE__CONNECTION"] = db_url
     log = open(state / "statera.log", "wb")  # noqa: SIM115

@@ -121,7 +121,7 @@ def _server_database(request: pytest.FixtureRequest) -> Iterator[None]:
     if kind == "sqlite":
         yield
         return
-    gen = _server_db(kind)
+    gen = server_db(kind)
     url = next(gen)
     upgrade(url)
     _SERVER["url"] = url
@@ -190,7 +190,7 @@ POSTGRES_URL = os.environ.get("STATERA_TEST_POSTGRES",
                               "postgresql+psycopg://postgres@127.0.0.1:5432")
 
 
-def _server_db(kind: str) -> Iterator[str]:
+def server_db(kind: str) -> Iterator[str]:
     """Create a throwaway database on a real server; drop it afterwards."""
     import sqlalchemy as sa
 
@@ -219,12 +219,12 @@ def _server_db(kind: str) -> Iterator[str]:
 
 @pytest.fixture
 def mariadb_url() -> Iterator[str]:
-    yield from _server_db("mariadb")
+    yield from server_db("mariadb")
 
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    yield from _server_db("postgresql")
+    yield from server_db("postgresql")
 
 
 @pytest.fixture(params=["sqlite", "mariadb", "postgresql"])
@@ -233,4 +233,4 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'statera.db'}"
     else:
-        yield from _server_db(request.param)
+        yield from server_db(request.param)

@@ -25,6 +25,8 @@ from typing import Any
 
 import httpx
 import pytest
+from bench.common import NOOP_DRIVERS
+from bench.testbed import Testbed, missing_requirements
 
 BIN = Path(sys.executable).parent
 STATERA = str(BIN / "statera")
@@ -330,6 +332,7 @@ def statera_up(tmp_path: Path) -> Iterator[Callable[..., Statera]]:
             "STATERA_API_SETTINGS__BIND_HOST": "127.0.0.1",
             "STATERA_API_SETTINGS__BIND_PORT": str(port),
             "PYTHONUNBUFFERED": "1",
+            **NOOP_DRIVERS,
         })
         env.update(extra)
         log = state / "statera-up.log"
@@ -366,3 +369,26 @@ def statera_up(tmp_path: Path) -> Iterator[Callable[..., Statera]]:
                 child.wait(timeout=10)
     for proc in started:
         _stop(proc)
+
+
+def open_testbed(tmp_path_factory: pytest.TempPathFactory, name: str,
+                **options: Any) -> Iterator[Testbed]:
+    """Yield a real data plane (bench/testbed.py, ``Testbed.start`` options) and remove it
+    afterwards; skips where it cannot be built, fails instead in CI. For module fixtures:
+    ``yield from open_testbed(tmp_path_factory, "name", extra_conf=...)``."""
+    problem = missing_requirements()
+    if problem:
+        if os.environ.get("CI"):
+            raise AssertionError(f"the data-plane tests {problem} in CI")
+        pytest.skip(problem)
+    testbed = Testbed.start(Path(tmp_path_factory.mktemp(name)), **options)
+    try:
+        yield testbed
+    finally:
+        testbed.close()
+
+
+@pytest.fixture(scope="module")
+def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
+    """A real data plane shared by the tests of one module."""
+    yield from open_testbed(tmp_path_factory, "dataplane")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from statera.agent.errors import BadRequest, NotFound
 from statera.agent.files import md5_hex, write_atomic
-from statera.wire.agent import is_cert_filename, is_uuid
+from statera.wire.agent_core import is_cert_filename, is_uuid
 
 LOG = logging.getLogger(__name__)
 MAX_PEM_BYTES = 1024 * 1024

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from statera.agent.errors import BadRequest
 from statera.agent.files import write_atomic
-from statera.wire.agent import AgentConfigFile, parse_agent_config
+from statera.wire.agent_core import AgentConfigFile, parse_agent_config
 
 AgentConfig = AgentConfigFile
 

@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from statera.agent import proc
+from statera.agent.bodies import FrontendStats
 from statera.agent.errors import AgentError, BadRequest, NotFound
 from statera.agent.files import fsync_dir, md5_hex, write_atomic, write_file
-from statera.wire.agent import FrontendStats, is_uuid
+from statera.wire.agent_core import is_uuid
 
 LOG = logging.getLogger(__name__)
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
@@ -215,7 +216,7 @@ class HaproxyManager:
             pid = int(paths.pid.read_text().split()[0])
         except (FileNotFoundError, ValueError, IndexError):
             return None
-        return pid if _is_our_master(pid, paths.config) else None
+        return pid if proc.runs_config(pid, paths.config) else None
 
     def running(self, lb_id: str) -> bool:
         return self.master_pid(lb_id) is not None
@@ -248,7 +249,7 @@ class HaproxyManager:
         while time.monotonic() < deadline:
             if child.poll() is not None:
                 self._children.pop(paths.directory.name, None)
-                raise AgentError("Error starting haproxy", _tail(paths.log))
+                raise AgentError("Error starting haproxy", proc.tail(paths.log))
             table = self._try_show_proc(paths)
             if table is not None and table.workers:
                 LOG.info("haproxy of load balancer %s started (pid %d)", lb_id, child.pid)
@@ -279,7 +280,7 @@ class HaproxyManager:
                 if table is None or before is None or table.reloads <= before.reloads:
                     continue
                 if table.failed > before.failed:
-                    raise AgentError("Error reloading haproxy", _tail(paths.log))
+                    raise AgentError("Error reloading haproxy", proc.tail(paths.log))
                 if any(w_pid not in old and n == 0 for w_pid, n in table.workers):
                     LOG.info("haproxy of load balancer %s reloaded", lb_id)
                     return
@@ -321,7 +322,7 @@ class HaproxyManager:
             if child is not None and child.pid == pid:
                 if child.poll() is not None:
                     return True
-            elif not _alive(pid):
+            elif not proc.alive(pid):
                 return True
             self.sleep(0.02)
         return False
@@ -352,29 +353,3 @@ def _connect_unix(s: socket.socket, path: Path) -> None:
         s.connect(f"/proc/self/fd/{fd}/{path.name}")
     finally:
         os.close(fd)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().rsplit(b")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError, ProcessLookupError):
-        return False
-    return state not in (b"Z", b"X")
-
-
-def _is_our_master(pid: int, config: Path) -> bool:
-    if not _alive(pid):
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return os.fsencode(config) in cmdline
-
-
-def _tail(path: Path, limit: int = 4000) -> str:
-    try:
-        return path.read_bytes()[-limit:].decode("utf-8", "replace").strip()
-    except OSError:
-        return ""

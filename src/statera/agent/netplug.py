@@ -12,12 +12,17 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import os
+import shutil
 from dataclasses import dataclass
-from typing import Any
 
 from statera.agent import proc
+from statera.agent.bodies import HostRoute, PlugNetwork, PlugVip
 from statera.agent.errors import AgentError, BadRequest, Conflict, Forbidden, NotFound
-from statera.wire.agent import HostRoute, PlugNetwork, PlugVip
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 LOG = logging.getLogger(__name__)
 VIP_TABLE_BASE = 100
@@ -126,10 +131,32 @@ class NetPlug:
             self._run(_family(body.gateway), "route", "replace", "default", "via",
                       body.gateway, "dev", ifname)
         self._add_routes(ifname, body.host_routes)
-        for index, v in enumerate(vips):
-            self._vip_table(ifname, v, VIP_TABLE_BASE + index)
+        if static_vips:
+            for index, v in enumerate(vips):
+                self._vip_table(ifname, v, VIP_TABLE_BASE + index)
+            self._announce(ifname, [v.address for v in vips])
+        else:
+            # keepalived adds the VIPs, and the routes that follow them, on the MASTER only;
+            # haproxy binds them on both amphorae of the pair.
+            self._allow_nonlocal_bind()
         LOG.info("VIP %s plugged on %s in namespace %s", vip, ifname, self.namespace)
         return ifname
+
+    def _announce(self, ifname: str, addresses: list[str]) -> None:
+        """Gratuitous ARP for IPv4 VIPs, so neighbours that cached the MAC of the amphora
+        this one replaces (failover) switch at once instead of after their cache times out.
+        (Under ACTIVE_STANDBY keepalived sends its own.)"""
+        if not self.namespace:
+            return
+        arping = shutil.which("arping") or "/usr/bin/arping"
+        if not os.path.exists(arping):
+            LOG.warning("arping is not installed (apt-get install iputils-arping): neighbours "
+                        "learn a moved VIP only when their ARP cache expires")
+            return
+        for address in addresses:
+            if _family(address) == "-4":
+                proc.fire_and_forget([*proc.netns_prefix(self.namespace), arping, "-U", "-c",
+                                      "3", "-I", ifname, "-s", address, address])
 
     def plug_network(self, body: PlugNetwork) -> str:
         wanted = {_address(f.ip_address, f.subnet_cidr) for f in body.fixed_ips}
@@ -153,6 +180,13 @@ class NetPlug:
             extra = ["nodad"] if _family(address) == "-6" else []
             self._run("addr", "add", address, "dev", ifname, *extra)
         self._run("link", "set", "dev", ifname, "up")
+
+    def _allow_nonlocal_bind(self) -> None:
+        result = proc.run([*proc.netns_prefix(self.namespace), "sysctl", "-q", "-w",
+                           "net.ipv4.ip_nonlocal_bind=1", "net.ipv6.ip_nonlocal_bind=1"],
+                          timeout=15)
+        if not result.ok:
+            raise AgentError("Error configuring the namespace", result.output.strip())
 
     def _add_routes(self, ifname: str, routes: list[HostRoute] | tuple[HostRoute, ...],
                     table: int | None = None) -> None:

@@ -9,7 +9,10 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO
 
 LOG = logging.getLogger(__name__)
 
@@ -49,6 +52,51 @@ def spawn(argv: Sequence[str], log: IO[bytes], cwd: Path | None = None,
     return subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True,
                             env=_clean_env(), close_fds=True, cwd=cwd)
+
+
+def fire_and_forget(argv: Sequence[str]) -> None:
+    """Start a short helper (gratuitous ARP) without waiting; a thread reaps it."""
+    import threading
+
+    LOG.debug("starting %s", " ".join(argv))
+    try:
+        child = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 start_new_session=True, env=_clean_env(), close_fds=True)
+    except OSError as exc:
+        LOG.warning("could not start %s: %s", argv[0], exc.strerror)
+        return
+    threading.Thread(target=child.wait, name="reap", daemon=True).start()
+
+
+def alive(pid: int) -> bool:
+    """The process runs (a zombie or a dead one does not count)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError, ProcessLookupError):
+        return False
+    return state not in (b"Z", b"X")
+
+
+def runs_config(pid: int, config: Path) -> bool:
+    """``pid`` is alive and was started with ``config`` on its command line (a pid file's
+    pid may have been reused by another program since)."""
+    if not alive(pid):
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return os.fsencode(config) in cmdline
+
+
+def tail(path: Path, limit: int = 4000) -> str:
+    """The end of a log file, for an error message."""
+    try:
+        return path.read_bytes()[-limit:].decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
 
 
 def _clean_env() -> dict[str, str]:

@@ -31,7 +31,9 @@ class _Edges:
             scope = dict(scope, path=path[:-5], raw_path=path[:-5].encode())
         headers = dict(scope.get("headers") or [])
         accept = headers.get(b"accept", b"").decode("latin-1").lower()
-        if accept and not _accepts_json(accept):
+        # Neither the secret store's payloads nor the Prometheus scrape are JSON.
+        if accept and not _accepts_json(accept) and not path.startswith(("/v1/secrets",
+                                                                         "/metrics")):
             response = JSONResponse(status_code=406, content={"errors": [{
                 "status": 406, "title": "Not Acceptable",
                 "detail": "Only application/json is available.",
@@ -83,11 +85,17 @@ def create_app(deps: Deps) -> FastAPI:
 
     app.include_router(identity.router)
     app.include_router(identity.router, prefix="/v3")
+    from statera.api import barbican
+
+    app.include_router(barbican.router)
     if deps.settings.api_settings.healthcheck_enabled:
         @app.get("/healthcheck", include_in_schema=False)
         def healthcheck() -> JSONResponse:
             with deps.db.read() as s:
                 s.execute(__import__("sqlalchemy").text("SELECT 1"))
             return JSONResponse({"status": "OK"})
+    from statera.api import metrics
+
+    metrics.install(app, deps)  # its middleware sits inside _Edges, after path rewriting
     app.add_middleware(_Edges)
     return app

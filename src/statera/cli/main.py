@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,8 @@ def version() -> None:
 @app.command()
 def up(ctx: typer.Context) -> None:
     """Run every service in this one process on the configured (or embedded) defaults:
-    API, worker. Creates the database on first start."""
-    from statera.cli.services import prepare_host, start_worker, wire
+    API, worker, housekeeping. Creates the database on first start."""
+    from statera.cli.services import prepare_host, start_housekeeping, start_worker, wire
 
     settings = _settings(ctx)
     Path(settings.default.state_path).mkdir(parents=True, exist_ok=True)
@@ -80,14 +81,37 @@ def up(ctx: typer.Context) -> None:
         _fail(exc)
         return
     worker = start_worker(w)
-    _serve_api(w, extra_stop=lambda: worker.stop())
+    housekeeper = start_housekeeping(w)
+    health = _start_health_in_up(w)
+
+    def stop_services() -> None:
+        if health is not None:
+            health.stop()
+        housekeeper.stop()
+        worker.stop()
+
+    _serve_api(w, extra_stop=stop_services)
+
+
+def _start_health_in_up(w: Any) -> Any:
+    """The health manager inside `statera up`. Without namespace amphorae nothing sends
+    heartbeats, so a port already taken there is logged, not fatal."""
+    from statera.cli.services import LOG, start_health_manager, uses_netns
+
+    try:
+        return start_health_manager(w)
+    except (OSError, StateraError) as exc:
+        if uses_netns(w.settings):
+            raise
+        LOG.error("health manager not started: %s", exc)
+        return None
 
 
 def _serve_api(w: Any, extra_stop: Any = None) -> None:
     import uvicorn
 
     from statera.api.app import create_app
-    from statera.cli.services import LOG
+    from statera.cli.services import LOG, on_signals
 
     api = w.settings.api_settings
     if api.auth_strategy == "noauth" and api.bind_host not in ("127.0.0.1", "::1", "localhost"):
@@ -99,6 +123,10 @@ def _serve_api(w: Any, extra_stop: Any = None) -> None:
     server = uvicorn.Server(config)
     LOG.info("Statera %s API on http://%s:%d (auth %s, database %s)", __version__,
              api.bind_host, api.bind_port, api.auth_strategy, w.db.dialect)
+    # uvicorn re-raises the SIGTERM it caught once it has stopped, under the handler that was
+    # there before it: with the default one the process would die before the services below
+    # stop gracefully (worker hand-over, the health manager's last batch).
+    on_signals(lambda signum: None)
     try:
         server.run()
     finally:
@@ -122,26 +150,56 @@ def api(ctx: typer.Context) -> None:
     _serve_api(w)
 
 
-@app.command()
-def worker(ctx: typer.Context) -> None:
-    """Run the worker service only: claims operations and runs their flows. SIGTERM lets
-    running flows finish (up to graceful_shutdown_timeout) and hands the rest over."""
-    from statera.cli.services import LOG, on_signals, prepare_host, start_worker, wire
+def _run_service(ctx: typer.Context, start: Callable[[Any], Any], stopping: str) -> None:
+    """Prepare the host, wire the service, ``start(wired)``, then wait for SIGTERM/SIGINT
+    and stop it (its ``stop()``) — the shape of every single-service command."""
+    from statera.cli.services import LOG, on_signals, prepare_host, wire
 
     try:
         prepare_host(_settings(ctx))
         w = wire(_settings(ctx), migrate=False)
+        runner = start(w)
     except StateraError as exc:
         _fail(exc)
         return
-    runner = start_worker(w)
+    except OSError as exc:
+        console.print(f"[red]error:[/red] cannot start: {exc}")
+        raise typer.Exit(1) from None
     done = threading.Event()
     on_signals(lambda signum: done.set())
     while not done.wait(0.5):
         pass
-    LOG.info("stopping: letting running operations finish")
+    LOG.info("stopping: %s", stopping)
     runner.stop()
     w.db.dispose()
+
+
+@app.command()
+def worker(ctx: typer.Context) -> None:
+    """Run the worker service only: claims operations and runs their flows. SIGTERM lets
+    running flows finish (up to graceful_shutdown_timeout) and hands the rest over."""
+    from statera.cli.services import start_worker
+
+    _run_service(ctx, start_worker, "letting running operations finish")
+
+
+@app.command()
+def housekeeping(ctx: typer.Context) -> None:
+    """Run the housekeeping service only: purge expired DELETED rows, rotate amphora
+    certificates, keep the spare amphora pool, sweep leftovers. Stops on SIGTERM."""
+    from statera.cli.services import start_housekeeping
+
+    _run_service(ctx, start_housekeeping, "housekeeping")
+
+
+@app.command("health-manager")
+def health_manager(ctx: typer.Context) -> None:
+    """Run the health manager only: receives amphora heartbeats (UDP, health_manager
+    bind_ip:bind_port), writes health, operating statuses and statistics in batches, and
+    fails silent amphorae over (circuit breaker: failover_threshold). Stops on SIGTERM."""
+    from statera.cli.services import start_health_manager
+
+    _run_service(ctx, start_health_manager, "the health manager")
 
 
 @db_app.command("upgrade")

@@ -113,17 +113,19 @@ class ApiSettingsSection:
 class ControllerWorkerSection:
     workers: int = opt(4, "Operations one worker process runs at once.", minimum=1, maximum=256)
     amphora_driver: str = opt(
-        "amphora_noop_driver", "Amphora driver: amphora_haproxy_rest_driver (the agent over "
-        "mutual TLS) or amphora_noop_driver.",
-        choices=("amphora_haproxy_rest_driver", "rest", "amphora_noop_driver", "noop"))
+        "auto", "Amphora driver: amphora_haproxy_rest_driver (the agent over mutual TLS), "
+        "amphora_noop_driver, or auto (see compute_driver).",
+        choices=("auto", "amphora_haproxy_rest_driver", "rest", "amphora_noop_driver", "noop"))
     compute_driver: str = opt(
-        "compute_noop_driver", "Compute driver: compute_netns_driver (namespaces on this "
-        "host, needs root and haproxy) or compute_noop_driver.",
-        choices=("compute_netns_driver", "netns", "compute_noop_driver", "noop"))
+        "auto", "Compute driver: compute_netns_driver (namespaces on this host, needs root "
+        "and haproxy), compute_noop_driver, or auto: the real drivers (netns, bridge, "
+        "haproxy REST) when running as root on Linux with haproxy, ip and nft installed, "
+        "else the noop drivers with a warning naming what is missing.",
+        choices=("auto", "compute_netns_driver", "netns", "compute_noop_driver", "noop"))
     network_driver: str = opt(
-        "network_noop_driver", "Network driver: network_bridge_driver (Linux bridges) or "
-        "network_noop_driver.",
-        choices=("network_bridge_driver", "bridge", "network_noop_driver", "noop"))
+        "auto", "Network driver: network_bridge_driver (Linux bridges), network_noop_driver, "
+        "or auto (see compute_driver).",
+        choices=("auto", "network_bridge_driver", "bridge", "network_noop_driver", "noop"))
     loadbalancer_topology: str = opt(
         "SINGLE", "Default topology of new load balancers.", choices=("SINGLE", "ACTIVE_STANDBY"))
     poll_interval: float = opt(
@@ -158,12 +160,83 @@ class NetnsSection:
 
 
 @dataclass
+class HouseKeepingSection:
+    cleanup_interval: float = opt(
+        30.0, "Seconds between purges of expired DELETED rows and sweeps of leftovers.",
+        minimum=0.1)
+    amphora_expiry_age: int = opt(
+        604800, "DELETED amphora rows older than this (s) are purged.", minimum=0)
+    load_balancer_expiry_age: int = opt(
+        604800, "DELETED load balancer rows (and finished operations) older than this (s) "
+        "are purged.", minimum=0)
+    cert_interval: float = opt(
+        3600.0, "Seconds between checks for amphora server certificates to rotate.",
+        minimum=0.1)
+    cert_expiry_buffer: int = opt(
+        1209600, "Rotate an amphora's server certificate when it expires within this (s).",
+        minimum=0)
+    spare_check_interval: float = opt(
+        30.0, "Seconds between checks of the spare amphora pool.", minimum=0.1)
+    spare_amphora_pool_size: int = opt(
+        0, "Spare amphorae kept built and ready (their agent running) for creates and "
+        "failovers of the default topology. 0: none.", minimum=0, maximum=100)
+    orphan_grace: float = opt(
+        300.0, "Amphorae building with no load balancer for longer than this (s), left by a "
+        "crashed spare build, are removed.", minimum=1.0)
+
+
+@dataclass
+class HealthManagerSection:
+    # Upstream: heartbeat every 10 s, stale after 60 s, checked every 3 s, so a dead amphora
+    # is noticed after about a minute. Statera's target for SINGLE is <= 5 s: a heartbeat every
+    # second, stale after 3 s (two lost datagrams in a row never fail an amphora over), checked
+    # every second: at worst 3 s + 1 s after the last heartbeat, plus one batch interval.
+    bind_ip: str = opt("", "Address the health manager receives heartbeats on. Empty: the "
+                       "management bridge's host address with namespace amphorae (the only "
+                       "address they can reach), else 127.0.0.1.")
+    bind_port: int = opt(5555, "UDP port of the health manager.", minimum=1, maximum=65535)
+    controller_ip_port_list: list[str] = opt(
+        [], "Where amphorae send heartbeats, as IP:port pairs (round robin). Empty: "
+        "bind_ip:bind_port.")
+    heartbeat_interval: int = opt(1, "Seconds between two heartbeats of an amphora.",
+                                  minimum=1, maximum=3600)
+    heartbeat_timeout: float = opt(3.0, "An amphora silent this long (s) is failed over.",
+                                   minimum=0.5)
+    health_check_interval: float = opt(1.0, "Seconds between two looks for silent amphorae.",
+                                       minimum=0.1)
+    failover_threshold: int = opt(
+        10, "Circuit breaker: when this many amphorae are silent at once (or every monitored "
+        "amphora, two or more, is), the controller's network is the likelier culprit: none "
+        "is failed over, they are marked FAILOVER_STOPPED until heartbeats return. 0: off.",
+        minimum=0)
+    heartbeat_key: str = opt(
+        "", "Key heartbeats are signed with (the master key in per_amphora mode). Empty: "
+        "the heartbeat.key file of the PKI directory, created on first start.", secret=True)
+    heartbeat_mode: str = opt(
+        "per_amphora", "per_amphora: each amphora signs with its own key derived from "
+        "heartbeat_key and the receiver refuses replays. upstream: one shared key, upstream's "
+        "exact format (for upstream amphora images).", choices=("per_amphora", "upstream"))
+    replay_window: float = opt(
+        5.0, "per_amphora mode: heartbeats whose send time is further than this (s) from the "
+        "health manager's clock are refused.", minimum=0.1)
+    stats_update_interval: float = opt(
+        0.5, "Seconds between two batches of heartbeat writes (health, statuses, "
+        "statistics): one transaction per batch.", minimum=0.05)
+    sock_rlimit: int = opt(16777216, "Receive buffer of the heartbeat socket (bytes): about "
+                           "three seconds of 5,000 heartbeats/s, so a slow batch or a busy "
+                           "host drops nothing; 0: the system default.", minimum=0)
+
+
+@dataclass
 class CertificatesSection:
     storage_path: str = opt("", "Directory of the control plane's PKI (two CAs, the "
                             "controller's client certificate, the heartbeat key). Empty: "
                             "<state_path>/pki, created on first start.")
     cert_validity_time: int = opt(2592000, "Validity of amphora server certificates (s).",
                                   minimum=3600)
+    secrets_key_file: str = opt("", "Key file (32 random bytes in hex, mode 0600) of the "
+                                "tenant secret store's encryption at rest. Empty: "
+                                "<storage_path>/secrets.key, created on first start.")
 
 
 @dataclass
@@ -206,6 +279,32 @@ class HaproxyAmphoraSection:
                                         minimum=1)
 
 
+@dataclass
+class KeepalivedVrrpSection:
+    """VRRP of ACTIVE_STANDBY pairs (keepalived in each amphora's tenant namespace)."""
+
+    vrrp_version: int = opt(
+        3, "VRRP version: 3 allows sub-second adverts (and has no authentication); 2 uses "
+        "whole-second adverts and a per load balancer password, as upstream.", minimum=2,
+        maximum=3)
+    vrrp_advert_int: float = opt(
+        0.2, "Seconds between VRRP adverts (VRRPv3: 0.01-40.95 in steps of 0.01; VRRPv2: "
+        "whole seconds). A standby takes over about 3.5 adverts after the MASTER falls "
+        "silent; upstream's default is 1.", minimum=0.01, maximum=255)
+    vrrp_check_interval: int = opt(
+        1, "Seconds between runs of the check that haproxy is alive (whole seconds, "
+        "keepalived's limit).", minimum=1, maximum=3600)
+    vrrp_fail_count: int = opt(2, "Failed checks before the amphora gives up the VIP.",
+                               minimum=1, maximum=100)
+    vrrp_success_count: int = opt(2, "Passed checks before it may hold the VIP again.",
+                                  minimum=1, maximum=100)
+    vrrp_garp_refresh_interval: int = opt(
+        5, "Seconds between gratuitous ARP refreshes while MASTER (0: none).", minimum=0,
+        maximum=86400)
+    vrrp_garp_refresh_count: int = opt(2, "Gratuitous ARPs sent at each refresh.", minimum=1,
+                                       maximum=100)
+
+
 @dataclass(frozen=True)
 class TenantNetwork:
     """A tenant network declared in a ``[network:NAME]`` section."""
@@ -233,9 +332,12 @@ class Settings:
     noop_drivers: NoopDriversSection = field(default_factory=NoopDriversSection)
     netns: NetnsSection = field(default_factory=NetnsSection)
     certificates: CertificatesSection = field(default_factory=CertificatesSection)
+    health_manager: HealthManagerSection = field(default_factory=HealthManagerSection)
+    house_keeping: HouseKeepingSection = field(default_factory=HouseKeepingSection)
     quotas: QuotasSection = field(default_factory=QuotasSection)
     networking: NetworkingSection = field(default_factory=NetworkingSection)
     haproxy_amphora: HaproxyAmphoraSection = field(default_factory=HaproxyAmphoraSection)
+    keepalived_vrrp: KeepalivedVrrpSection = field(default_factory=KeepalivedVrrpSection)
     networks: list[TenantNetwork] = field(default_factory=list)
     source: str | None = None
 
@@ -260,9 +362,12 @@ SECTIONS: dict[str, str] = {
     "noop_drivers": "noop_drivers",
     "netns": "netns",
     "certificates": "certificates",
+    "health_manager": "health_manager",
+    "house_keeping": "house_keeping",
     "quotas": "quotas",
     "networking": "networking",
     "haproxy_amphora": "haproxy_amphora",
+    "keepalived_vrrp": "keepalived_vrrp",
 }
 
 DEFAULT_NETWORKS = """\
@@ -400,10 +505,48 @@ def _check_cross(settings: Settings) -> None:
         raise ConfigError(
             f"[api_settings] default_provider_driver: {api.default_provider_driver!r} is not "
             "in enabled_provider_drivers.")
+    _check_health_manager(settings.health_manager)
+    _check_keepalived(settings.keepalived_vrrp)
     url = settings.database_url
     if url.split(":", 1)[0].split("+", 1)[0] not in ("sqlite", "mysql", "mariadb", "postgresql"):
         raise ConfigError("[database] connection: only sqlite, mysql/mariadb and postgresql "
                           "URLs are supported.")
+
+
+def _check_keepalived(k: KeepalivedVrrpSection) -> None:
+    advert = k.vrrp_advert_int
+    if k.vrrp_version == 2 and (advert != int(advert) or advert < 1):
+        raise ConfigError("[keepalived_vrrp] vrrp_advert_int: VRRPv2 adverts are whole "
+                          "seconds (1-255); use vrrp_version = 3 for sub-second ones.")
+    if k.vrrp_version == 3 and (abs(advert * 100 - round(advert * 100)) > 1e-6
+                                or advert > 40.95):
+        raise ConfigError("[keepalived_vrrp] vrrp_advert_int: VRRPv3 adverts are 0.01 to "
+                          "40.95 seconds in steps of 0.01.")
+
+
+# Keys that have shipped in samples and guides: a deployment using one has no secret at all.
+WEAK_HEARTBEAT_KEYS = frozenset({"insecure", "insecure-key-do-not-use-this-key", "changeme",
+                                 "secret", "password", "heartbeat_key"})
+
+
+def _check_health_manager(hm: HealthManagerSection) -> None:
+    if hm.heartbeat_timeout <= hm.heartbeat_interval:
+        raise ConfigError("[health_manager] heartbeat_timeout must be longer than "
+                          "heartbeat_interval, or every amphora looks silent between beats.")
+    key = hm.heartbeat_key
+    if key and (len(key) < 16 or key.lower() in WEAK_HEARTBEAT_KEYS):
+        raise ConfigError("[health_manager] heartbeat_key: refused, it is a well-known or "
+                          "short (< 16 characters) key; leave it empty to use a generated one.")
+    for entry in hm.controller_ip_port_list:
+        host, _, port = entry.rpartition(":")
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+            ok = port.isdigit() and 0 < int(port) < 65536
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ConfigError(f"[health_manager] controller_ip_port_list: {entry!r} is not "
+                              "an IP:port pair.")
 
 
 def sample_config() -> str:

@@ -15,6 +15,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from statera.db.types import utcnow
 
 DateTime = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+# Up to 16 MiB on MariaDB (a plain BLOB stops at 64 KiB).
+Blob = sa.LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -448,3 +450,21 @@ class User(TimestampMixin, Base):
     password_hash: Mapped[str] = mapped_column(sa.String(255), nullable=False)
     project_id: Mapped[str] = mapped_column(sa.String(36), nullable=False)
     roles: Mapped[list[str]] = mapped_column(sa.JSON, nullable=False)
+
+
+class Secret(TimestampMixin, Base):
+    """A tenant secret (the Barbican-shaped store for TLS refs). ``payload`` is sealed by
+    statera.services.secret_box: the database never holds it in clear."""
+
+    __tablename__ = "secret"
+    id: Mapped[str] = _id()
+    project_id: Mapped[str] = mapped_column(sa.String(36), nullable=False, index=True)
+    creator_id: Mapped[str | None] = mapped_column(sa.String(255))
+    name: Mapped[str | None] = mapped_column(sa.String(255))
+    secret_type: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    content_type: Mapped[str] = mapped_column(sa.String(64), nullable=False)
+    algorithm: Mapped[str | None] = mapped_column(sa.String(255))
+    bit_length: Mapped[int | None] = mapped_column(sa.Integer)
+    mode: Mapped[str | None] = mapped_column(sa.String(255))
+    expiration: Mapped[datetime | None] = mapped_column(DateTime)
+    payload: Mapped[bytes] = mapped_column(Blob, nullable=False)

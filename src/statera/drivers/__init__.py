@@ -42,9 +42,11 @@ def netns_state_dir(settings: Settings) -> Path:
     return Path(settings.default.state_path) / "netns"
 
 
-def load_drivers(settings: Settings, *, renderer: Any = None, pki: Any = None) -> Drivers:
-    """Drivers by their configured names. The REST amphora driver needs a renderer and the
-    PKI, which the process wiring (cli) builds and passes in."""
+def load_drivers(settings: Settings, *, renderer: Any = None, pki: Any = None,
+                 secrets: Any = None) -> Drivers:
+    """Drivers by their configured names. The REST amphora driver needs a renderer, the
+    PKI and the secret store's ``ref -> PEM bundle`` (``secrets``), which the process
+    wiring (cli) builds and passes in."""
     from statera.drivers.amphora.noop import NoopAmphoraDriver
     from statera.drivers.compute.noop import NoopComputeDriver
     from statera.drivers.network.noop import NoopNetworkDriver
@@ -77,7 +79,8 @@ def load_drivers(settings: Settings, *, renderer: Any = None, pki: Any = None) -
 
         if pki is None or renderer is None:
             raise ConfigError("amphora_haproxy_rest_driver needs the PKI and a renderer.")
-        amphora = RestAmphoraDriver(pki.paths, renderer=renderer)
+        amphora = (RestAmphoraDriver(pki.paths, renderer=renderer, secrets=secrets)
+                   if secrets is not None else RestAmphoraDriver(pki.paths, renderer=renderer))
         certs = pki
     else:
         amphora = NoopAmphoraDriver(calls)

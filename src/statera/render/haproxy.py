@@ -15,6 +15,13 @@ This module turns the data into a view made only of `Cfg` values (see render/esc
   ``external-check`` would need ``insecure-fork-wanted``.
 * SOURCE_IP_PORT hashes ``src:src_port`` (``balance hash``, new in HAProxy 2.6).
 * ``allowed_cidrs`` are enforced by HAProxy itself (``tcp-request connection reject``).
+* PROMETHEUS listeners forward ``/metrics`` to the metrics proxy (statera.agent.prometheus,
+  which renames HAProxy's exporter into upstream's ``octavia_*`` names). Upstream's amphora
+  runs that proxy as a service of its own; here HAProxy's master runs it as a ``program``
+  (hence ``master-worker`` in ``global``), in the load balancer's namespace, and replaces it
+  on every reload, so the agent has nothing to start or stop.
+* The global ``maxconn`` is kept within the file descriptors HAProxy may open
+  (``RenderOptions.fd_limit``): a config that needs more fails to load (or to reload).
 * A monitor ``delay`` of 0 is rendered as ``inter 1s`` (HAProxy refuses 0).
 * Non-contiguous ``tls_versions`` are rendered as their span: HAProxy ignores ``no-tlsv1x``
   next to ``ssl-min-ver``/``ssl-max-ver``.
@@ -29,8 +36,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-
-import jinja2
 
 from statera.domain.enums import ListenerProtocol
 from statera.domain.model import Listener, LoadBalancer, Pool
@@ -59,10 +64,14 @@ from statera.render.haproxy_view import (
     words,
 )
 from statera.render.options import RenderOptions, crt_list_file
+from statera.render.templating import TEMPLATES
 
 __all__ = ["RenderError", "crt_list_path", "render_crt_list", "render_haproxy_config"]
 
 _CIDRS_PER_LINE = 32
+# What HAProxy opens besides its connections: pollers, wake-up pipes, the stats and master
+# sockets, log sockets, resolvers... (a few dozen in 2.6), with room to spare.
+_FD_RESERVE = 200
 
 _HTTP_FRONTENDS = frozenset({"HTTP", "TERMINATED_HTTPS", "PROMETHEUS"})
 _TCP_FRONTENDS = frozenset({"TCP", "HTTPS"})
@@ -88,6 +97,7 @@ _LOG_TARGET = re.compile(
     r"/[A-Za-z0-9._/-]{1,254}|(?:(?:udp|udp4|udp6|tcp|tcp4|tcp6|unix|ipv4|ipv6)@)?"
     r"[A-Za-z0-9\[][A-Za-z0-9._:/\[\]-]{0,253}"
 )
+_COMMAND_WORD = re.compile(r"[A-Za-z0-9._/:=,+@-]{1,255}")
 _LOG_FIELDS = re.compile(r"\{(project_id|lb_id)\}")
 # Log-format variables HAProxy reserves for HTTP mode (a TCP frontend refuses them), and
 # literal "%%" which must be skipped over when looking for them.
@@ -96,21 +106,7 @@ _HTTP_LOG_VARIABLES = re.compile(
 )
 
 
-def _only_cfg(value: object) -> object:
-    if isinstance(value, Cfg):
-        return value
-    raise TypeError(f"haproxy.cfg template got an unescaped {type(value).__name__}: {value!r}")
-
-
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("statera.render", "templates"),
-    undefined=jinja2.StrictUndefined,
-    autoescape=False,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-    finalize=_only_cfg,
-)
+_ENV = TEMPLATES
 
 
 # ---- entry points --------------------------------------------------------------------------
@@ -134,23 +130,37 @@ def render_haproxy_config(lb: LoadBalancer, opts: RenderOptions) -> str:
     prometheus = opts.prometheus_port and any(
         li.protocol == ListenerProtocol.PROMETHEUS for li in listeners
     )
+    exporter = (
+        esc.address_port("127.0.0.1", opts.prometheus_port, "prometheus_port")
+        if prometheus
+        else None
+    )
     total = sum(int(fe.maxconn) for fe in frontends) or opts.default_connection_limit
     if opts.global_maxconn_cap:
         total = min(total, opts.global_maxconn_cap)
+    if opts.fd_limit is not None:
+        binds = sum(len(fe.binds) for fe in frontends)
+        servers = sum(len(be.servers) for be in backends)
+        total = min(total, fd_bound(opts.fd_limit, binds + servers))
     text = _ENV.get_template("haproxy.cfg.j2").render(
         lb_id=lb_id,
         g=_global_view(opts, min(total, MAX_CONNECTIONS)),
         peers=_peers(opts),
         peers_section=literal(PEERS_SECTION),
-        prometheus_internal=(
-            esc.address_port("127.0.0.1", opts.prometheus_port, "prometheus_port")
-            if prometheus
-            else None
-        ),
+        prometheus_internal=exporter,
+        prometheus_proxy=_prometheus_proxy(opts, exporter) if exporter else None,
         frontends=frontends,
         backends=backends,
     )
     return text
+
+
+def fd_bound(fd_limit: int, sockets: int) -> int:
+    """The largest global maxconn whose file descriptors fit in ``fd_limit``. HAProxy 2.6
+    counts two sockets per connection and, because the defaults splice, a pipe (two
+    descriptors) per four connections: 2.5 per connection. ``sockets`` are the config's
+    other long-lived descriptors (one per bind, one per server for its checks)."""
+    return max(1, (fd_limit - _FD_RESERVE - sockets) * 2 // 5)
 
 
 def crt_list_path(listener: Listener, opts: RenderOptions) -> Cfg:
@@ -205,6 +215,21 @@ def _peers(opts: RenderOptions) -> list[Peer]:
     if peers and opts.local_peer is not None and opts.local_peer not in {p.name for p in peers}:
         raise esc.refuse("local_peer", opts.local_peer, "it must be one of the peers")
     return peers
+
+
+def _prometheus_proxy(opts: RenderOptions, exporter: Cfg) -> dict[str, Cfg] | None:
+    """The metrics proxy's address and command line, or None when there is none."""
+    if not opts.prometheus_proxy_port:
+        return None
+    listen = esc.address_port("127.0.0.1", opts.prometheus_proxy_port, "prometheus_proxy_port")
+    if not opts.prometheus_proxy_command:
+        raise esc.refuse("prometheus_proxy_command", (), "a program is required")
+    program, *args = opts.prometheus_proxy_command
+    command = [esc.path(program, "prometheus_proxy_command")]
+    command += [esc.matching(a, _COMMAND_WORD, "prometheus_proxy_command", "plain words")
+                for a in args]
+    command += [literal("--listen"), listen, literal("--exporter"), exporter]
+    return {"address": listen, "command": words(*command)}
 
 
 # ---- listeners -> frontends ----------------------------------------------------------------

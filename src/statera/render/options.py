@@ -8,7 +8,8 @@ Every path and name here is re-checked by the renderer before it reaches the fil
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 
 from statera.render.escape import object_id
 
@@ -39,12 +40,23 @@ class RenderOptions:
     prometheus_port: int = 9101
     """Loopback port of the internal exporter frontend, rendered when the load balancer has a
     PROMETHEUS listener; 0 leaves it out."""
+    prometheus_proxy_port: int = 9102
+    """Loopback port of the metrics proxy that renames HAProxy's exporter into Octavia's
+    ``octavia_*`` names (statera.agent.prometheus, run by HAProxy's master as a ``program``);
+    PROMETHEUS listeners forward to it. 0: no proxy, listeners serve HAProxy's own names."""
+    prometheus_proxy_command: tuple[str, ...] = field(
+        default_factory=lambda: (sys.executable, "-m", "statera.agent.prometheus"))
+    """How the amphora starts the metrics proxy (the renderer adds where it listens and
+    where the exporter is). An absolute program path, then plain words."""
     hard_stop_after: str = "60s"
     nbthread: int = 1
     default_connection_limit: int = 50000
     global_maxconn_cap: int | None = None
-    """Upper bound of the process-wide maxconn, from the file descriptors the amphora may
-    open (HAProxy refuses to start when maxconn needs more than its limit allows)."""
+    """Upper bound of the process-wide maxconn, whatever else is known."""
+    fd_limit: int | None = None
+    """File descriptors HAProxy may open (its hard RLIMIT_NOFILE). HAProxy refuses to start
+    (or to reload) when its maxconn needs more, so the renderer keeps maxconn within it:
+    see ``haproxy.fd_bound``. None: no such limit."""
     # Listener timeouts (ms) used when the listener's own value is None.
     timeout_client_data: int = 50000
     timeout_member_connect: int = 5000

@@ -4,8 +4,8 @@ traffic to.
 
 Settings are checked as a "state" dict (API names) of the listener as it would be after the
 change, so that a create and a PUT meet the same rules across fields. TLS container
-references are stored as given (any URL- or id-shaped string): the secret store that
-resolves them arrives later.
+references are stored as given, once the secret store confirms that each names a secret of
+the load balancer's project holding what the field needs (services.secrets.check_ref).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from statera.config.settings import ApiSettingsSection
 from statera.db import models as m
@@ -29,6 +29,7 @@ from statera.domain.enums import (
     l4_family,
 )
 from statera.domain.errors import DuplicateEntry, InvalidInput, NotFound
+from statera.services import secrets
 from statera.services.deps import Deps
 from statera.services.fields import (
     HTTP_LISTENER_PROTOCOLS,
@@ -41,6 +42,7 @@ from statera.services.fields import (
     tls_ciphers,
     unique,
 )
+from statera.services.tls_bundles import Need
 
 MAX_TIMEOUT = 2073600000  # 24 days in milliseconds, as upstream
 TLS = ListenerProtocol.TERMINATED_HTTPS
@@ -51,6 +53,13 @@ TIMEOUTS = (
     "timeout_tcp_inspect",
 )
 REFS = ("default_tls_container_ref", "client_ca_tls_container_ref", "client_crl_container_ref")
+# What the secret behind each reference must hold.
+REF_NEEDS = {
+    "default_tls_container_ref": Need.SERVER_CERT,
+    "sni_container_refs": Need.SERVER_CERT,
+    "client_ca_tls_container_ref": Need.CA,
+    "client_crl_container_ref": Need.CRL,
+}
 # Settings that only mean something when the listener terminates TLS.
 TLS_ONLY = (
     *REFS,
@@ -297,6 +306,17 @@ def _check_state(st: dict[str, Any]) -> None:
         )
 
 
+def _check_secrets(deps: Deps, lb: m.LoadBalancer, st: dict[str, Any], given: set[str]) -> None:
+    """Each reference the client sent names a readable secret holding what it needs."""
+    session = object_session(lb)
+    assert session is not None, "the load balancer is read in the request's transaction"
+    for field, need in REF_NEEDS.items():
+        if field not in given or not st[field]:
+            continue
+        for ref in st[field] if field == "sni_container_refs" else [st[field]]:
+            secrets.check_ref(session, deps.settings, lb.project_id, ref, need)
+
+
 def _defaults(deps: Deps, st: dict[str, Any]) -> None:
     """Fill what was left null with the deployment's defaults."""
     hp = deps.settings.haproxy_amphora
@@ -331,6 +351,7 @@ def settle_state(deps: Deps, lb: m.LoadBalancer, st: dict[str, Any], given: set[
     _check_values(deps, lb, st, given)
     _defaults(deps, st)
     _check_state(st)
+    _check_secrets(deps, lb, st, given)
     _tls_defaults(deps.settings.api_settings, st)
 
 

@@ -34,6 +34,11 @@ def read(ctx: RequestContext, project_id: str | None) -> bool:
             or (bool(ctx.roles & READER_ROLES) and _owner(ctx, project_id)))
 
 
+def read_own(ctx: RequestContext, project_id: str | None) -> bool:
+    """Reads of secrets: the owning project's readers and admins, no global observer."""
+    return _is_admin(ctx) or (bool(ctx.roles & READER_ROLES) and _owner(ctx, project_id))
+
+
 def read_global(ctx: RequestContext, project_id: str | None) -> bool:
     return _is_admin(ctx) or bool(ctx.roles & GLOBAL_READER_ROLES)
 
@@ -124,6 +129,10 @@ POLICY.update({
     "amphora:put_failover": admin,
     "amphora:delete": admin,
     "network:get_all": any_reader,
+    "secret:get_all": read_own,
+    "secret:get_one": read_own,
+    "secret:post": write,
+    "secret:delete": write,
 })
 
 

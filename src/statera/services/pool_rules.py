@@ -2,8 +2,9 @@
 deployment's TLS settings. Checks work on plain dicts so that the nested pools of a
 single-call create get exactly the checks of ``POST /pools``.
 
-TLS references (``tls_container_ref``, ``ca_tls_container_ref``, ``crl_container_ref``) are
-only checked for shape; they are resolved against the secret store once it exists.
+TLS references (``tls_container_ref``, ``ca_tls_container_ref``, ``crl_container_ref``) must
+name secrets of the load balancer's project that hold a client certificate with its key, CA
+certificates and a CRL respectively (``check_secret_refs``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from typing import Any
+
+from sqlalchemy.orm import Session, object_session
 
 from statera.config.settings import ApiSettingsSection
 from statera.db import models as m
@@ -23,6 +26,7 @@ from statera.domain.enums import (
     TlsVersion,
 )
 from statera.domain.errors import Conflict, InvalidInput
+from statera.services import secrets
 from statera.services.deps import Deps
 from statera.services.fields import (
     HTTP_LISTENER_PROTOCOLS,
@@ -41,6 +45,7 @@ from statera.services.fields import (
     tls_ciphers,
     unique,
 )
+from statera.services.tls_bundles import Need
 
 LVS_PROTOCOLS = frozenset({PoolProtocol.UDP, PoolProtocol.SCTP})
 POOL_KEYS = frozenset(
@@ -131,6 +136,25 @@ def _check_ca_crl(ca: str | None, crl: str | None) -> None:
             "A CA certificate reference (ca_tls_container_ref) is required to "
             "specify a revocation list."
         )
+
+
+# Pool columns holding TLS references, and what the secret behind each must hold.
+REF_COLUMNS = {
+    "tls_certificate_id": Need.CLIENT_CERT,
+    "ca_tls_certificate_id": Need.CA,
+    "crl_container_id": Need.CRL,
+}
+
+
+def check_secret_refs(
+    session: Session, deps: Deps, project_id: str | None, columns: dict[str, Any]
+) -> None:
+    """Each reference among ``columns`` (pool column values) names a readable secret of
+    ``project_id`` holding what it needs."""
+    for column, need in REF_COLUMNS.items():
+        ref = columns.get(column)
+        if ref:
+            secrets.check_ref(session, deps.settings, project_id, ref, need)
 
 
 def apply_tls_defaults(api: ApiSettingsSection, pool: m.Pool) -> None:
@@ -341,6 +365,18 @@ def apply_changes(
         if key in changes:
             setattr(pool, column, _ref(changes, key))
     _check_ca_crl(pool.ca_tls_certificate_id, pool.crl_container_id)
+    changed = {
+        column: getattr(pool, column)
+        for key, column in (
+            ("tls_container_ref", "tls_certificate_id"),
+            ("ca_tls_container_ref", "ca_tls_certificate_id"),
+            ("crl_container_ref", "crl_container_id"),
+        )
+        if key in changes
+    }
+    session = object_session(pool)
+    assert session is not None, "the pool is read in the request's transaction"
+    check_secret_refs(session, deps, pool.project_id, changed)
     # null resets these to the deployment's defaults (when TLS is on).
     if "tls_ciphers" in changes:
         pool.tls_ciphers = _ciphers(api, changes["tls_ciphers"])

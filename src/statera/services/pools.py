@@ -48,6 +48,7 @@ def build_pool(
     from statera.services import healthmonitors, members
 
     columns = pool_rules.check_new_pool(deps, data, listener, single_call=graph.single_call)
+    pool_rules.check_secret_refs(session, deps, lb.project_id, columns)
     sp, pool_tags = columns.pop("session_persistence"), columns.pop("tags")
     pool = m.Pool(
         id=new_id(),

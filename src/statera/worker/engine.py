@@ -19,6 +19,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -155,10 +156,12 @@ class Engine:
         cw = deps.settings.controller_worker
         self.max_retries = cw.step_max_retries
         self.max_delay = cw.step_retry_max_delay
+        self._flow_name = ""
 
     def run(self, flow: Flow[Any], fence: Fence, payload: dict[str, Any],
             progress: dict[str, Any] | None, initial: dict[str, Any]) -> str:
         """Returns the final state: SUCCEEDED or FAILED. Raises LeaseLost or Stopping."""
+        self._flow_name = flow.name
         progress = dict(progress or {})
         done: list[str] = list(progress.get("done", []))
         phase = progress.get("phase", "execute")
@@ -246,6 +249,7 @@ class Engine:
             step.execute(env, ctx)
             self._save_progress(fence, ctx, [*done, step.name], "execute", None, step.name)
         done.append(step.name)
+        _fault_point(f"{self._flow_name}:{step.name}")
 
     def _revert(self, step: Step[Any], env: Env, ctx: Any) -> None:
         for attempt in range(5):
@@ -296,3 +300,12 @@ class Engine:
                 if not _is_temporary(exc):
                     raise
                 self.sleep(min(0.5 * (2**min(attempt, 10)), 5.0))
+
+
+def _fault_point(where: str) -> None:
+    """Crash tests (CP-2): with STATERA_FAULT_EXIT_AFTER="<flow>:<step>" in its environment,
+    the process dies abruptly, as under kill -9, right after that step's progress is saved.
+    Never set outside tests."""
+    if os.environ.get("STATERA_FAULT_EXIT_AFTER") == where:
+        LOG.error("fault injection: exiting after %s", where)
+        os._exit(137)

@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
+from statera import metrics
 from statera.db import models as m
 from statera.db.types import utcnow
 from statera.domain.errors import LeaseLost
@@ -124,8 +125,9 @@ class Worker:
             engine = Engine(self.deps, self.drivers, should_stop=self._handover.is_set)
             started = time.monotonic()
             state = engine.run(flow, fence, payload, progress, initial)
-            LOG.info("operation %s (%s) %s in %.3fs", claim.operation_id, kind, state,
-                     time.monotonic() - started)
+            elapsed = time.monotonic() - started
+            LOG.info("operation %s (%s) %s in %.3fs", claim.operation_id, kind, state, elapsed)
+            metrics.record_operation(kind, state, elapsed)
             return state
         except LeaseLost:
             LOG.warning("lost the lease of operation %s; another worker has it",

@@ -1,6 +1,7 @@
-"""A real agent (a subprocess: uvicorn, mutual TLS, on 127.0.0.1 and a free port) with a PKI
-from init_pki, real haproxy, and network namespaces the tests create. Everything made here
-is removed afterwards, even when a test fails: processes by their pid, namespaces by name."""
+"""A real agent (a subprocess: its own HTTP/1.1 server, mutual TLS, on 127.0.0.1 and a free
+port) with a PKI from init_pki, real haproxy, and network namespaces the tests create.
+Everything made here is removed afterwards, even when a test fails: processes by their pid,
+namespaces by name."""
 
 from __future__ import annotations
 

@@ -33,11 +33,13 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import sqlalchemy as sa
+from bench.common import NOOP_DRIVERS
 
 from statera.db import models as m
 from statera.db.database import Database
 from statera.db.migrate import upgrade
 from statera.worker.flows import FLOWS
+from tests.conftest import server_db
 
 T = TypeVar("T")
 
@@ -55,11 +57,6 @@ STEP_METHODS: dict[str, tuple[str, ...]] = {
                     "amphora.apply_config"),
 }
 METHOD_STEP = {meth: step for step, meths in STEP_METHODS.items() for meth in meths}
-
-MARIADB_URL = os.environ.get("STATERA_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306")
-POSTGRES_URL = os.environ.get("STATERA_TEST_POSTGRES",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432")
-
 
 # ---- small helpers ---------------------------------------------------------------------------
 
@@ -190,6 +187,7 @@ class Cluster:
             "STATERA_CONTROLLER_WORKER__POLL_INTERVAL": "0.1",
             "STATERA_TASK_FLOW__JOBBOARD_EXPIRATION_TIME": "3",
             "STATERA_DATABASE__POOL_SIZE": "10",
+            **NOOP_DRIVERS,
         }
         self.env = {**base, **self.env}
         self._db: Database | None = None
@@ -534,28 +532,7 @@ def database_url(kind: str, root: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{root / 'statera.db'}"
         return
-    name = f"statera_rel_{uuid.uuid4().hex[:10]}"
-    base = MARIADB_URL if kind == "mariadb" else POSTGRES_URL
-    admin = sa.create_engine(base + ("/mysql" if kind == "mariadb" else "/postgres"),
-                             isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    except Exception as exc:  # pragma: no cover - depends on the machine
-        admin.dispose()
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"{kind} server not reachable at {base}: {exc}")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with admin.connect() as conn:
-            if kind == "postgresql":
-                conn.exec_driver_sql(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    f"WHERE datname = '{name}' AND pid <> pg_backend_pid()")
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-        admin.dispose()
+    yield from server_db(kind)
 
 
 @contextlib.contextmanager

@@ -1,5 +1,7 @@
-"""Fixtures for the agent's unit tests: an agent app on a temporary base path, with the real
-haproxy binary; haproxy serves only on 127.0.0.1 (no namespace, no plugging here)."""
+"""Fixtures for the agent's unit tests: the agent's server (mutual TLS, on 127.0.0.1 and a free
+port, in a thread of the test process) on a temporary base path, with the real haproxy
+binary; haproxy serves only on 127.0.0.1 (no namespace, no plugging here). ``client`` is an
+httpx client with the controller's certificate."""
 
 from __future__ import annotations
 
@@ -7,16 +9,20 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
-from fastapi.testclient import TestClient
 
-from statera.agent.app import Agent, build_agent, create_app
+from statera.agent.app import Agent, App, build_agent, create_app
 from statera.agent.config import ConfigHolder
+from statera.agent.main import tls_context
+from statera.agent.server import TlsHttpServer, listen
 from statera.drivers.certs.local_ca import Pki, init_pki
 from statera.wire.agent import AgentConfigFile, render_agent_config
 
@@ -60,7 +66,7 @@ class AgentEnv:
     config: AgentConfigFile
     config_path: Path
     agent: Agent
-    client: TestClient
+    client: httpx.Client
     rotated: list[Path] = field(default_factory=list)
 
     @property
@@ -88,11 +94,37 @@ def agent_env(tmp_path: Path) -> Iterator[AgentEnv]:
     rotated: list[Path] = []
     agent = build_agent(ConfigHolder(conf, conf_path), on_certificate=rotated.append)
     agent.haproxy.start_timeout = agent.haproxy.reload_timeout = 5.0
-    client = TestClient(create_app(agent))
     try:
-        yield AgentEnv(pki, conf, conf_path, agent, client, rotated)
+        with serving(create_app(agent), conf.server_cert, conf.client_ca, pki) as client:
+            yield AgentEnv(pki, conf, conf_path, agent, client, rotated)
     finally:
         for lb in agent.haproxy.lb_ids():
             with contextlib.suppress(Exception):
                 agent.haproxy.stop(lb)
         kill_haproxies(tmp_path / "base")
+
+
+def controller_context(pki: Pki) -> ssl.SSLContext:
+    """The controller's side, checking the chain but not the name (tests connect by IP;
+    the name check is tests/integration/agent's business)."""
+    ctx = ssl.create_default_context(cafile=str(pki.paths.server_ca_cert))
+    ctx.check_hostname = False
+    ctx.load_cert_chain(str(pki.paths.client_cert))
+    return ctx
+
+
+@contextlib.contextmanager
+def serving(app: App, server_pem: str, client_ca: str, pki: Pki) -> Iterator[httpx.Client]:
+    """`app` behind the agent's TLS server on a free loopback port, in a thread."""
+    server = TlsHttpServer(listen("127.0.0.1", 0), tls_context(server_pem, client_ca), app)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"grace": 2.0},
+                              daemon=True)
+    thread.start()
+    host, port = server.address
+    try:
+        with httpx.Client(base_url=f"https://{host}:{port}", verify=controller_context(pki),
+                          timeout=30) as client:
+            yield client
+    finally:
+        server.stop()
+        thread.join(10)

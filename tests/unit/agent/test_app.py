@@ -1,4 +1,5 @@
-"""The agent's routes, through the ASGI app (TLS is tested in tests/integration/agent)."""
+"""The agent's routes, through its own server over mutual TLS in the test process (the
+refusals of bad clients are tested against a real agent process in tests/integration/agent)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 from statera.agent.app import create_app
 from statera.wire.agent import AgentConfigFile, render_agent_config
-from tests.unit.agent.conftest import AgentEnv, free_port, haproxy_cfg
+from tests.unit.agent.conftest import AgentEnv, free_port, haproxy_cfg, serving
 
 LB = "5f0c8a3e-1d2b-4c3d-9e4f-5a6b7c8d9e01"
 
@@ -217,13 +218,37 @@ def test_server_certificate_rotation(agent_env: AgentEnv) -> None:
     assert "PRIVATE" not in r.text
 
 
-def test_app_from_a_bare_config(tmp_path: Path) -> None:
+def test_app_from_a_bare_config(agent_env: AgentEnv, tmp_path: Path) -> None:
     conf = AgentConfigFile(amphora_id=str(uuid.uuid4()), base_path=str(tmp_path))
-    from fastapi.testclient import TestClient
-
-    assert TestClient(create_app(conf)).get("/1.0/listeners").json() == []
+    with serving(create_app(conf), agent_env.config.server_cert, agent_env.config.client_ca,
+                 agent_env.pki) as client:
+        assert client.get("/1.0/listeners").json() == []
 
 
 @pytest.mark.parametrize("route", ["/docs", "/openapi.json", "/redoc"])
 def test_no_documentation_routes(agent_env: AgentEnv, route: str) -> None:
     assert agent_env.client.get(route).status_code == 404
+
+
+def test_wrong_method_is_405_with_allow_and_bad_json_is_400(agent_env: AgentEnv) -> None:
+    c = agent_env.client
+    r = c.get(f"/1.0/loadbalancer/{LB}/reload")
+    assert r.status_code == 405
+    assert r.headers["allow"] == "PUT"
+    assert r.json() == {"message": "Method Not Allowed", "details": ""}
+    cert = f"/1.0/loadbalancer/{LB}/certificates/a.pem"
+    r = c.post(cert)
+    assert r.status_code == 405 and r.headers["allow"] == "PUT, GET, DELETE"
+    r = c.post("/1.0/plug/network", content=b'{"mac_address": ')
+    assert r.status_code == 400
+    assert r.json() == {"message": "Invalid request", "details": "the body is not valid JSON"}
+    r = c.post("/1.0/plug/network", content=b'\xff\xfe')
+    assert r.status_code == 400
+
+
+def test_bodies_over_their_limit_are_refused(agent_env: AgentEnv) -> None:
+    c = agent_env.client
+    r = c.put(f"/1.0/loadbalancer/{LB}/certificates/a.pem", content=b"x" * (1024 * 1024 + 1))
+    assert r.status_code == 400
+    assert r.json()["details"] == "the body is too large"
+    assert c.get("/").status_code == 200  # a new connection serves on

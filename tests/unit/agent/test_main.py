@@ -10,28 +10,43 @@ from typer.testing import CliRunner
 
 from statera.agent.main import TlsContextReloader, build_server
 from statera.cli.agent import app as agent_app
-from tests.unit.agent.conftest import AgentEnv
+from statera.wire.agent_core import AgentConfigFile
+from tests.unit.agent.conftest import AgentEnv, free_port
+
+
+def _on_a_free_port(env: AgentEnv) -> AgentConfigFile:
+    return AgentConfigFile(**{**env.config.__dict__, "bind_port": free_port()})
 
 
 def test_server_requires_client_certs_and_tls_1_2(agent_env: AgentEnv) -> None:
-    server = build_server(agent_env.config)
-    ctx = server.config.ssl
-    assert isinstance(ctx, ssl.SSLContext)
-    assert ctx.verify_mode == ssl.CERT_REQUIRED
-    assert ctx.minimum_version == ssl.TLSVersion.TLSv1_2
-    assert ctx.options & ssl.OP_NO_RENEGOTIATION
-    assert not any("CBC" in c["name"] or c["protocol"] in ("TLSv1", "TLSv1.1")
-                   for c in ctx.get_ciphers() if c["protocol"] != "TLSv1.3")
+    server = build_server(_on_a_free_port(agent_env))
+    try:
+        ctx = server.context
+        assert ctx.verify_mode == ssl.CERT_REQUIRED
+        assert ctx.minimum_version == ssl.TLSVersion.TLSv1_2
+        assert ctx.options & ssl.OP_NO_RENEGOTIATION
+        assert not any("CBC" in c["name"] or c["protocol"] in ("TLSv1", "TLSv1.1")
+                       for c in ctx.get_ciphers() if c["protocol"] != "TLSv1.3")
+        assert server.address[0] == "127.0.0.1"
+    finally:
+        server.socket.close()
 
 
-def test_reloader_loads_a_new_chain_into_the_live_context(agent_env: AgentEnv,
-                                                          tmp_path: Path) -> None:
-    reloader = TlsContextReloader()
-    reloader(Path("/nonexistent"))  # no context yet: nothing to do
-    reloader.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    new = tmp_path / "new.pem"
-    new.write_bytes(agent_env.pki.issue_server_cert(agent_env.amp)[0])
-    reloader(new)
+def test_reloader_swaps_in_a_new_context_for_new_connections(agent_env: AgentEnv,
+                                                             tmp_path: Path) -> None:
+    reloader = TlsContextReloader(agent_env.config.client_ca)
+    reloader(Path("/nonexistent"))  # no server yet: nothing to do
+    server = build_server(_on_a_free_port(agent_env))
+    try:
+        reloader.server = server
+        old = server.context
+        new = tmp_path / "new.pem"
+        new.write_bytes(agent_env.pki.issue_server_cert(agent_env.amp)[0])
+        reloader(new)
+        assert server.context is not old
+        assert server.context.verify_mode == ssl.CERT_REQUIRED
+    finally:
+        server.socket.close()
 
 
 def test_cli_reports_a_bad_config_without_a_traceback(tmp_path: Path) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from statera.agent.bodies import AdditionalVip, PlugNetwork, PlugVip
 from statera.agent.errors import BadRequest, Forbidden
 from statera.agent.netplug import NetPlug, _address, _family
-from statera.wire.agent import AdditionalVip, PlugNetwork, PlugVip
 
 MAC = "fa:16:3e:00:00:01"
 
@@ -29,7 +29,7 @@ def test_addresses_must_lie_in_their_subnet_before_anything_runs() -> None:
     extra = AdditionalVip(ip_address="10.0.0.1", subnet_cidr="192.0.2.0/24")
     with pytest.raises(BadRequest, match="not in"):
         net.plug_vip("203.0.113.5", PlugVip(subnet_cidr="203.0.113.0/24", mac_address=MAC,
-                                            additional_vips=[extra]))
+                                            additional_vips=(extra,)))
 
 
 def test_helpers() -> None:

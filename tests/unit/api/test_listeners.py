@@ -9,12 +9,24 @@ from typing import Any
 import pytest
 
 from statera.db import models as m
+from tests import certgen
 from tests.conftest import Api, build_api
 
 L = "/v2/lbaas/listeners"
-REF = "https://barbican.example.com/v1/containers/1f0a3c52-49c4-4f07-9d4c-5c2b2d7a0b11"
-CA = "https://barbican.example.com/v1/containers/ca"
-CRL = "https://barbican.example.com/v1/containers/crl"
+# References to secrets that resolve (tests.certgen.seed_secrets stores them).
+REF = certgen.ref(certgen.SERVER_ID)
+SNI1 = certgen.ref(certgen.SNI_A_ID)
+SNI2 = certgen.SNI_B_ID  # a bare id is a reference too
+CA = certgen.ref(certgen.CA_ID)
+CRL = certgen.ref(certgen.CRL_ID)
+
+
+@pytest.fixture(autouse=True)
+def _tls_secrets(request: pytest.FixtureRequest) -> None:
+    for name in ("api", "one_lb", "one_listener"):
+        if name in request.fixturenames:
+            found = request.getfixturevalue(name)
+            certgen.seed_secrets((found if name == "api" else found[0]).deps)
 
 
 def _listener(api: Api, lb: dict[str, Any], *, status: int = 201, **fields: Any) -> Any:
@@ -154,7 +166,7 @@ def test_terminated_https_gets_tls_defaults(api: Api) -> None:
         protocol="TERMINATED_HTTPS",
         protocol_port=443,
         default_tls_container_ref=REF,
-        sni_container_refs=[CA, CA, CRL],
+        sni_container_refs=[SNI1, SNI1, SNI2],
         insert_headers={"X-SSL-Client-CN": "true", "X-Forwarded-Proto": "True"},
         hsts_max_age=3600,
         hsts_preload=True,
@@ -164,7 +176,7 @@ def test_terminated_https_gets_tls_defaults(api: Api) -> None:
     assert li["tls_versions"] == ["TLSv1.2", "TLSv1.3"]
     assert li["alpn_protocols"] == ["h2", "http/1.1", "http/1.0"]
     assert li["default_tls_container_ref"] == REF
-    assert li["sni_container_refs"] == [CA, CRL]
+    assert li["sni_container_refs"] == [SNI1, SNI2]
     assert (li["hsts_max_age"], li["hsts_preload"], li["hsts_include_subdomains"]) == (
         3600,
         True,
@@ -178,7 +190,7 @@ def test_terminated_https_gets_tls_defaults(api: Api) -> None:
                 "tls_versions": ["TLSv1.3"],
                 "alpn_protocols": ["h2"],
                 "tls_ciphers": "ECDHE-RSA-AES128-GCM-SHA256",
-                "sni_container_refs": [CRL],
+                "sni_container_refs": [SNI2],
                 "client_ca_tls_container_ref": CA,
                 "client_authentication": "MANDATORY",
                 "client_crl_container_ref": CRL,
@@ -186,7 +198,7 @@ def test_terminated_https_gets_tls_defaults(api: Api) -> None:
         },
     )["listener"]
     assert up["tls_versions"] == ["TLSv1.3"] and up["alpn_protocols"] == ["h2"]
-    assert up["sni_container_refs"] == [CRL]
+    assert up["sni_container_refs"] == [SNI2]
     assert up["client_authentication"] == "MANDATORY"
     api.settle()
     up = api.put(
@@ -357,6 +369,7 @@ def test_deployment_switches_and_prohibited_ciphers(tmp_path: Path) -> None:
         STATERA_API_SETTINGS__TLS_CIPHER_PROHIBIT_LIST="RC4-MD5,DES-CBC3-SHA",
         STATERA_API_SETTINGS__MINIMUM_TLS_VERSION="TLSv1.2",
     )
+    certgen.seed_secrets(b.deps)
     lb = b.make_lb()
     tls: dict[str, Any] = {"protocol": "TERMINATED_HTTPS", "default_tls_container_ref": REF}
     fault = _listener(b, lb, status=400, tls_ciphers="AES128-SHA:RC4-MD5", **tls)
@@ -404,9 +417,9 @@ def test_tls_listener_cannot_drop_its_last_certificate(api: Api) -> None:
     assert "SNI or default certificate" in fault["faultstring"]
     up = api.put(
         f"{L}/{li['id']}",
-        {"listener": {"default_tls_container_ref": None, "sni_container_refs": [CA]}},
+        {"listener": {"default_tls_container_ref": None, "sni_container_refs": [SNI1]}},
     )["listener"]
-    assert up["default_tls_container_ref"] is None and up["sni_container_refs"] == [CA]
+    assert up["default_tls_container_ref"] is None and up["sni_container_refs"] == [SNI1]
 
 
 def test_allowed_cidrs_are_normalised_and_replaced(api: Api) -> None:

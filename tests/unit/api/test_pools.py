@@ -14,6 +14,7 @@ from statera.db import models as m
 from statera.services import loadbalancers, users
 from statera.services import pools as pools_svc
 from statera.services.context import RequestContext
+from tests import certgen
 from tests.conftest import Api, build_api
 
 P = "/v2/lbaas/pools"
@@ -237,22 +238,23 @@ def test_session_persistence_kinds(api: Api, lb: dict[str, Any]) -> None:
 
 
 def test_tls_defaults_only_when_enabled(api: Api, lb: dict[str, Any]) -> None:
+    certgen.seed_secrets(api.deps)
     api_opts = api.deps.settings.api_settings
     pool = api.post(
         P,
         pool_body(
             loadbalancer_id=lb["id"],
             tls_enabled=True,
-            tls_container_ref="https://secrets.example/v1/secrets/abc",
-            ca_tls_container_ref="ca-ref",
-            crl_container_ref="crl-ref",
+            tls_container_ref=certgen.ref(certgen.CLIENT_ID),
+            ca_tls_container_ref=certgen.CA_ID,
+            crl_container_ref=certgen.ref(certgen.CRL_ID),
         ),
     )["pool"]
     assert pool["tls_ciphers"] == api_opts.default_pool_ciphers
     assert pool["tls_versions"] == api_opts.default_pool_tls_versions
     assert pool["alpn_protocols"] == api_opts.default_pool_alpn_protocols
-    assert pool["tls_container_ref"] == "https://secrets.example/v1/secrets/abc"
-    assert pool["crl_container_ref"] == "crl-ref"
+    assert pool["tls_container_ref"] == certgen.ref(certgen.CLIENT_ID)
+    assert pool["crl_container_ref"] == certgen.ref(certgen.CRL_ID)
     api.settle()
     pool = api.post(
         P,

@@ -84,6 +84,11 @@ MEMBER_LIST = READ | {SERVICE}
 READ_QUOTA = READ | {QUOTA_ADMIN}
 OWN_QUOTA = OWN_LIST | {QUOTA_ADMIN}
 WRITE_QUOTA = ADMINS | {QUOTA_ADMIN}
+# Secrets (the Barbican-shaped store): reads by the owning project or an admin, never by a
+# global observer; lists and stores always in the caller's own project.
+READ_SECRET = READ - {GLOBAL_OBSERVER}
+OWN_SECRETS = ADMINS | {MEMBER_A, READER_A, OBSERVER_A, LB_MEMBER_A, MEMBER_B}
+STORE_SECRET = WRITE | {MEMBER_B}
 # Who sees every project's objects in a list (read-global / read-quota-global).
 GLOBAL = ADMINS | {GLOBAL_OBSERVER}
 GLOBAL_QUOTA = GLOBAL | {QUOTA_ADMIN}
@@ -173,6 +178,8 @@ class World:
             "loadbalancer_id": scratch["id"], "protocol": "HTTP", "protocol_port": 80}},
             201)["listener"]
         self.a.update(scratch_lb=scratch["id"], scratch_listener=listener["id"])
+        # A secret of A (the administrator's project): the store keeps the caller's project.
+        self.a["secret"] = self.fresh_secret()
 
     # -- fresh objects of project A (each call that destroys its target gets its own) --
     def fresh_lb(self) -> str:
@@ -211,6 +218,12 @@ class World:
             "type": "HOST_NAME", "compare_type": "EQUAL_TO", "value": "example.com"}},
             201)["rule"]
         return policy, str(rule["id"])
+
+    def fresh_secret(self) -> str:
+        ref = self.call("POST", "/v1/secrets", {"name": f"s-{self.n()}", "payload": "opaque",
+                                                "payload_content_type": "text/plain"},
+                        201)["secret_ref"]
+        return str(ref).rsplit("/", 1)[-1]
 
     def fresh_flavorprofile(self) -> str:
         return str(self.call("POST", f"{V}/flavorprofiles", {"flavorprofile": {
@@ -481,6 +494,18 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("PUT", "/v2/octavia/amphorae/{amphora_id}/failover"): Route(
         ADMINS, lambda w: (f"{AMP}/{_a(w, 'amphora')}/failover", None),
         lambda w: (f"{AMP}/{w.fresh_amphora()}/failover", None)),
+    # -- the secret store (Barbican subset; project isolation of lists: test_secrets.py) --
+    ("GET", "/v1/secrets"): Route(OWN_SECRETS, lambda w: ("/v1/secrets", None)),
+    ("POST", "/v1/secrets"): Route(
+        STORE_SECRET, lambda w: ("/v1/secrets", {"payload": "x", "payload_content_type":
+                                                 "text/plain"})),
+    ("GET", "/v1/secrets/{secret_id}"): Route(
+        READ_SECRET, lambda w: (f"/v1/secrets/{_a(w, 'secret')}", None)),
+    ("GET", "/v1/secrets/{secret_id}/payload"): Route(
+        READ_SECRET, lambda w: (f"/v1/secrets/{_a(w, 'secret')}/payload", None)),
+    ("DELETE", "/v1/secrets/{secret_id}"): Route(
+        WRITE, lambda w: (f"/v1/secrets/{_a(w, 'secret')}", None),
+        lambda w: (f"/v1/secrets/{w.fresh_secret()}", None)),
     # -- the read-only Neutron view (Statera's own; read like flavors: any reader) --
     ("GET", "/v2.0/networks"): Route(OWN_LIST, lambda w: ("/v2.0/networks", None)),
     ("GET", "/v2.0/networks/{network_id}"): Route(

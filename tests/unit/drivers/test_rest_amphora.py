@@ -92,7 +92,17 @@ def test_wait_ready_retries_while_the_agent_boots_then_succeeds() -> None:
                     lambda r: httpx.Response(200, json={"api_version": "1.0"})])
     clock = Clock()
     driver(lambda r: next(answers)(r), clock).wait_ready(AMP, timeout=60)
-    assert clock.sleeps == [1.0, 2.0, 3.0]
+    assert clock.sleeps == pytest.approx([0.02, 0.025, 0.03125])
+
+
+def test_wait_ready_polls_quickly_then_at_a_bounded_interval() -> None:
+    clock = Clock()
+    with pytest.raises(TemporaryFailure):
+        driver(refused, clock).wait_ready(AMP, timeout=3)
+    assert clock.sleeps[0] == 0.02
+    assert max(clock.sleeps) == 0.25
+    assert clock.sleeps == sorted(clock.sleeps)
+    assert sum(clock.sleeps) <= 3
 
 
 def test_wait_ready_gives_up_after_its_timeout_as_temporary() -> None:

@@ -95,7 +95,8 @@ def test_every_feature_at_once_passes_haproxy_check(haproxy: Haproxy) -> None:
     )
     config = haproxy.valid(full_lb(), opts)
     assert [h.split()[0] for h in headers(config)].count("frontend") == 10  # 9 + exporter
-    assert [h.split()[0] for h in headers(config)].count("backend") == 8
+    assert [h.split()[0] for h in headers(config)].count("backend") == 9  # 8 + metrics proxy
+    assert [h.split()[0] for h in headers(config)].count("program") == 1
 
 
 def test_every_feature_without_logging_or_peers_passes_haproxy_check(haproxy: Haproxy) -> None:
@@ -288,6 +289,7 @@ def test_one_backend_per_pool_and_listener(opts: RenderOptions) -> None:
     config = render_haproxy_config(full_lb(), opts)
     backs = [h.split()[1] for h in headers(config) if h.startswith("backend")]
     assert backs == [
+        "statera-prometheus-proxy",  # L[107] is a PROMETHEUS listener
         f"{P[201]}:{L[101]}",
         f"{P[202]}:{L[101]}",  # default pool, then L7-routed pools
         f"{P[201]}:{L[102]}",
@@ -636,8 +638,8 @@ def test_prometheus_listener(opts: RenderOptions) -> None:
 
     config = render_haproxy_config(full_lb(), opts)
     assert frontend(config, L[107])[-2:] == [
-        "http-request use-service prometheus-exporter if { path /metrics }",
-        "http-request return status 404",
+        "http-request return status 404 unless { path /metrics }",
+        "use_backend statera-prometheus-proxy",
     ]
     assert section(config, "frontend statera-prometheus-internal") == [
         "mode http",
@@ -645,6 +647,17 @@ def test_prometheus_listener(opts: RenderOptions) -> None:
         "no log",
         "http-request use-service prometheus-exporter",
     ]
+    assert section(config, "backend statera-prometheus-proxy") == [
+        "mode http",
+        "server metrics-proxy 127.0.0.1:9102",
+    ]
+    # Without the metrics proxy, HAProxy's own exporter answers (haproxy_* names).
+    direct = render_haproxy_config(full_lb(), replace(opts, prometheus_proxy_port=0))
+    assert frontend(direct, L[107])[-2:] == [
+        "http-request use-service prometheus-exporter if { path /metrics }",
+        "http-request return status 404",
+    ]
+    assert "program" not in direct
     assert "statera-prometheus-internal" not in render_haproxy_config(
         full_lb(), replace(opts, prometheus_port=0)
     )

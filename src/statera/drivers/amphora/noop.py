@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from statera.domain.model import Amphora, LoadBalancer
-from statera.drivers.amphora.base import ListenerStats
+from statera.drivers.amphora.base import ListenerStats, VrrpSpec
 from statera.drivers.network.base import PluggedInterface
 from statera.drivers.noop_log import CallLog
 
@@ -41,3 +41,22 @@ class NoopAmphoraDriver:
     def get_stats(self, lb: LoadBalancer, amphora: Amphora) -> list[ListenerStats]:
         self.calls.record("amphora", "get_stats", lb_id=lb.id, amphora_id=amphora.id)
         return [ListenerStats(listener_id=li.id) for li in lb.listeners]
+
+    def get_interface(self, amphora: Amphora, ip_address: str) -> str:
+        self.calls.record("amphora", "get_interface", amphora_id=amphora.id)
+        return "eth1"
+
+    def update_vrrp_config(self, lb: LoadBalancer, amphora: Amphora, vrrp: VrrpSpec) -> None:
+        self.calls.record("amphora", "update_vrrp_config", lb_id=lb.id, amphora_id=amphora.id,
+                          priority=amphora.vrrp_priority, vrrp_ip=amphora.vrrp_ip,
+                          peers=sorted(a.vrrp_ip or "" for a in lb.amphorae
+                                       if a.id != amphora.id))
+
+    def start_vrrp(self, amphora: Amphora) -> None:
+        self.calls.record("amphora", "start_vrrp", amphora_id=amphora.id)
+
+    def reload_vrrp(self, amphora: Amphora) -> None:
+        self.calls.record("amphora", "reload_vrrp", amphora_id=amphora.id)
+
+    def stop_vrrp(self, amphora: Amphora) -> None:
+        self.calls.record("amphora", "stop_vrrp", amphora_id=amphora.id)

@@ -32,7 +32,7 @@ from pydantic import BaseModel
 
 from statera.domain.errors import StateraError, StepFailed, TemporaryFailure
 from statera.domain.model import Amphora, LoadBalancer
-from statera.drivers.amphora.base import ListenerStats
+from statera.drivers.amphora.base import ListenerStats, VrrpSpec
 from statera.drivers.certs.local_ca import PkiPaths
 from statera.drivers.network.base import PluggedInterface
 from statera.wire.agent import (
@@ -60,6 +60,12 @@ class AgentTimeouts:
     retries: int = 15
     retry_interval: float = 2.0
     max_retry_interval: float = 10.0
+    # wait_ready polls an agent that is starting: a namespace amphora's agent answers a few
+    # hundred milliseconds after its spawn, so the polls start 20 ms apart and grow by a
+    # quarter each time up to 250 ms (a refused connect costs well under a millisecond).
+    boot_poll_interval: float = 0.02
+    boot_poll_max_interval: float = 0.25
+    boot_poll_growth: float = 1.25
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,12 @@ class AmphoraRenderer(Protocol):
     statera.cli.amphora_rest."""
 
     def __call__(self, lb: LoadBalancer, amphora: Amphora) -> RenderedConfig: ...
+
+
+class VrrpRenderer(Protocol):
+    """Renders an amphora's keepalived.conf (statera.cli.amphora_rest wires the renderer)."""
+
+    def __call__(self, lb: LoadBalancer, amphora: Amphora, vrrp: VrrpSpec) -> str: ...
 
 
 def _no_secret_store(ref: str) -> bytes:
@@ -134,6 +146,7 @@ class RestAmphoraDriver:
                  transport: httpx.BaseTransport | None = None, *,
                  secrets: Callable[[str], bytes] = _no_secret_store,
                  renderer: AmphoraRenderer | None = None,
+                 vrrp_renderer: VrrpRenderer | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.pki = pki
@@ -141,6 +154,8 @@ class RestAmphoraDriver:
         self.timeouts = timeouts or AgentTimeouts()
         self.secrets = secrets
         self._renderer = renderer
+        # The process wiring's renderer may render keepalived.conf too (its ``keepalived``).
+        self._vrrp_renderer = vrrp_renderer or getattr(renderer, "keepalived", None)
         self._transport = transport
         self._sleep = sleep
         self._clock = clock
@@ -238,8 +253,9 @@ class RestAmphoraDriver:
     # ---- AmphoraDriver ----------------------------------------------------------------------
 
     def wait_ready(self, amphora: Amphora, timeout: float) -> None:
+        t = self.timeouts
         deadline = self._clock() + timeout
-        delay = min(self.timeouts.retry_interval, max(timeout, 0.0)) or 0.1
+        delay = t.boot_poll_interval
         while True:
             try:
                 response = self._call(amphora, "GET", "/", attempts=1)
@@ -247,9 +263,9 @@ class RestAmphoraDriver:
                 if self._clock() + delay > deadline:
                     raise TemporaryFailure(
                         f"The agent of amphora {amphora.id} is not up after {timeout:.0f} s.",
-                        delay=self.timeouts.retry_interval) from None
+                        delay=t.retry_interval) from None
                 self._sleep(delay)
-                delay = min(delay * 2, self.timeouts.max_retry_interval)
+                delay = min(delay * t.boot_poll_growth, t.boot_poll_max_interval)
                 continue
             assert response is not None
             version = response.json().get("api_version")
@@ -302,6 +318,32 @@ class RestAmphoraDriver:
                 total_connections=int(r.get("total_connections", 0)),
                 request_errors=int(r.get("request_errors", 0))))
         return out
+
+    # ---- VRRP (ACTIVE_STANDBY) ------------------------------------------------------------
+
+    def get_interface(self, amphora: Amphora, ip_address: str) -> str:
+        return self.interface_of(amphora, ip_address)
+
+    def update_vrrp_config(self, lb: LoadBalancer, amphora: Amphora, vrrp: VrrpSpec) -> None:
+        if self._vrrp_renderer is None:
+            raise StepFailed("No keepalived.conf renderer is configured for the amphora driver.")
+        try:
+            text = self._vrrp_renderer(lb, amphora, vrrp)
+        except StepFailed:
+            raise
+        except StateraError as exc:
+            raise StepFailed(exc.text) from None
+        self._call(amphora, "PUT", f"{PATH_PREFIX}/vrrp/upload", content=text.encode(),
+                   on_404="fail")
+
+    def start_vrrp(self, amphora: Amphora) -> None:
+        self._call(amphora, "PUT", f"{PATH_PREFIX}/vrrp/start", on_404="fail")
+
+    def reload_vrrp(self, amphora: Amphora) -> None:
+        self._call(amphora, "PUT", f"{PATH_PREFIX}/vrrp/reload", on_404="fail")
+
+    def stop_vrrp(self, amphora: Amphora) -> None:
+        self._call(amphora, "PUT", f"{PATH_PREFIX}/vrrp/stop", on_404="done", attempts=1)
 
     # ---- plugging (not part of AmphoraDriver: the network driver's business) --------------
 

@@ -38,3 +38,18 @@ class ComputeDriver(Protocol):
     def delete(self, compute_id: str) -> None:
         """Remove the instance and everything it left on the host; no error if gone."""
         ...
+
+    def agent_config(self, compute_id: str, topology: str) -> str:
+        """The amphora agent's config file as it should be now (controllers, heartbeat
+        settings), for the amphora config update flow to push."""
+        ...
+
+    def unhealthy(self, compute_ids: list[str]) -> list[str]:
+        """Those of ``compute_ids`` this driver can tell are dead right now (the health
+        manager fails them over at once); drivers that cannot tell return []."""
+        ...
+
+    def instances(self) -> list[str]:
+        """Compute ids of every instance this driver has on its host (housekeeping sweeps
+        those no amphora owns)."""
+        ...

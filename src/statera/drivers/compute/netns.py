@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from statera.drivers.netns.amphora_ns import (
 )
 from statera.drivers.netns.ip import Ip, IpError
 from statera.wire.agent import AgentConfigFile, render_agent_config
+from statera.wire.heartbeat import AgentHeartbeat
 
 LOG = logging.getLogger(__name__)
 
@@ -47,6 +49,8 @@ class NetnsComputeDriver:
         self.ip = ip or Ip()
         self.addresses = MgmtAddresses(state_dir / "mgmt-addresses.json", mgmt_cidr,
                                        mgmt_host_address)
+        # Where and how agents send heartbeats; set by the process wiring (cli).
+        self.heartbeat: AgentHeartbeat | None = None
 
     def amphora_dir(self, amphora_id: str) -> Path:
         return self.state_dir / "amphorae" / amphora_id
@@ -59,14 +63,14 @@ class NetnsComputeDriver:
         _write(home / "server.pem", request.server_pem)
         _write(home / "client_ca.pem", request.client_ca_pem)
         address = self.addresses.take(request.amphora_id)
-        _write(home / "agent.conf", (request.agent_config or render_agent_config(AgentConfigFile(
-            amphora_id=request.amphora_id, server_cert=str(home / "server.pem"),
-            client_ca=str(home / "client_ca.pem"), base_path=str(home / "lb"),
-            bind_host=address, haproxy_namespace=names.tenant_ns,
-            topology=request.topology))).encode())
+        _write(home / "agent.conf", (request.agent_config or self._agent_config(
+            request.amphora_id, address, request.topology)).encode())
         names.socket_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             ensure_namespace(self.ip, names.mgmt_ns)
+            # The agent starts now, while the rest is plumbed: it binds its address before
+            # eth0 holds it (IP_FREEBIND), so its interpreter start overlaps the ip calls.
+            self._start_agent(home, names)
             ensure_namespace(self.ip, names.tenant_ns)
             plug_veth(self.ip, names.mgmt_veth, self.mgmt_bridge, names.mgmt_ns, "eth0",
                       names.mac(0), self.mtu)
@@ -74,29 +78,88 @@ class NetnsComputeDriver:
             have = self.ip.in_ns(names.mgmt_ns, "-br", "addr", "show", "dev", "eth0")
             if cidr not in have:
                 self.ip.in_ns(names.mgmt_ns, "addr", "add", cidr, "dev", "eth0")
+            self.ip("netns", "exec", names.mgmt_ns, "sysctl", "-q", "-w",
+                    "net.ipv4.conf.eth0.arp_notify=1")
             self.ip.in_ns(names.mgmt_ns, "link", "set", "eth0", "up")
+            self._announce(names)
         except IpError as exc:
             raise TemporaryFailure(f"could not plumb amphora {request.amphora_id}: {exc}",
                                    delay=0.2) from exc
+        return ComputeInstance(compute_id=request.amphora_id, status="ACTIVE",
+                               lb_network_ip=address)
+
+    def _agent_config(self, amphora_id: str, address: str, topology: str) -> str:
+        """The agent's config file (and its heartbeat key file, 0600, beside it)."""
+        home = self.amphora_dir(amphora_id)
+        heartbeat: dict[str, object] = {}
+        if self.heartbeat is not None:
+            _write(home / "heartbeat.key", self.heartbeat.key_for(amphora_id).hex().encode())
+            heartbeat = self.heartbeat.config_fields(str(home / "heartbeat.key"))
+        return render_agent_config(AgentConfigFile(
+            amphora_id=amphora_id, server_cert=str(home / "server.pem"),
+            client_ca=str(home / "client_ca.pem"), base_path=str(home / "lb"),
+            bind_host=address, haproxy_namespace=AmphoraNames(amphora_id).tenant_ns,
+            topology=topology, **heartbeat))  # type: ignore[arg-type]
+
+    def agent_config(self, compute_id: str, topology: str) -> str:
+        """The agent config the amphora should run now (PUT /config pushes it)."""
+        address = self.addresses.owners().get(compute_id)
+        if address is None or not self.amphora_dir(compute_id).exists():
+            raise StepFailed(f"amphora {compute_id} has no instance on this host")
+        return self._agent_config(compute_id, address, topology)
+
+    def _announce(self, names: AmphoraNames) -> None:
+        """Gratuitous ARPs for the management address: it may have been a deleted amphora's
+        a moment ago, and the host would send to that one's MAC until its neighbour entry
+        went stale (~40 s of a failover spent unreachable). With arp_notify the kernel
+        announces a MAC change, not a link that comes up before its bridge port forwards
+        (that one is lost); so once the port forwards, eth0 changes its MAC and back."""
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            link = self.ip.json("-d", "link", "show", names.mgmt_veth)
+            slave = (link[0].get("linkinfo", {}).get("info_slave_data", {}) if link else {})
+            if slave.get("state") == "forwarding":
+                break
+            time.sleep(0.005)
+        self.ip.in_ns(names.mgmt_ns, "link", "set", "eth0", "address", names.mac(0xFF))
+        self.ip.in_ns(names.mgmt_ns, "link", "set", "eth0", "address", names.mac(0))
+
+    def _start_agent(self, home: Path, names: AmphoraNames) -> None:
+        """Spawn the agent unless the one the pid file names still runs (a retried build)."""
         pid = _read_pid(home / "agent.pid")
         if pid is None or not alive(pid):
             pid = spawn_in_ns(names.mgmt_ns, self.agent_command(home), home / "agent.log")
             (home / "agent.pid").write_text(str(pid))
-        return ComputeInstance(compute_id=request.amphora_id, status="ACTIVE",
-                               lb_network_ip=address)
 
     def status(self, compute_id: str) -> ComputeInstance:
-        names = AmphoraNames(compute_id)
         home = self.amphora_dir(compute_id)
         if not home.exists():
             return ComputeInstance(compute_id=compute_id, status="DELETED")
         address = self.addresses.owners().get(compute_id)
-        spaces = set(self.ip.namespaces())
-        pid = _read_pid(home / "agent.pid")
-        healthy = ({names.mgmt_ns, names.tenant_ns} <= spaces and pid is not None
-                   and alive(pid))
+        healthy = self._healthy(compute_id, set(self.ip.namespaces()))
         return ComputeInstance(compute_id=compute_id, status="ACTIVE" if healthy else "ERROR",
                                lb_network_ip=address)
+
+    def _healthy(self, compute_id: str, spaces: set[str]) -> bool:
+        """Both namespaces exist, the agent runs, and every haproxy the agent started (a pid
+        file it has not removed by stopping it) still runs."""
+        names = AmphoraNames(compute_id)
+        home = self.amphora_dir(compute_id)
+        pid = _read_pid(home / "agent.pid")
+        if not ({names.mgmt_ns, names.tenant_ns} <= spaces and pid is not None and alive(pid)):
+            return False
+        for pid_file in (home / "lb").glob("*/haproxy.pid"):
+            haproxy = _read_pid(pid_file)
+            if haproxy is not None and not alive(haproxy) and pid_file.exists():
+                return False
+        return True
+
+    def unhealthy(self, compute_ids: list[str]) -> list[str]:
+        """Of ``compute_ids``, those whose instance is gone or broken (namespaces deleted,
+        agent or haproxy dead): the health manager fails them over without waiting for
+        their heartbeats to time out. One namespace listing for all of them."""
+        spaces = set(self.ip.namespaces())
+        return [c for c in compute_ids if not self._healthy(c, spaces)]
 
     def delete(self, compute_id: str) -> None:
         names = AmphoraNames(compute_id)
@@ -114,6 +177,12 @@ class NetnsComputeDriver:
         shutil.rmtree(names.socket_dir, ignore_errors=True)
         if any(ns in self.ip.namespaces() for ns in (names.mgmt_ns, names.tenant_ns)):
             raise StepFailed(f"amphora {compute_id}: namespaces still present after delete")
+
+    def instances(self) -> list[str]:
+        """Amphorae with a home under this driver's state directory (only ours: other
+        Statera instances on the host keep theirs elsewhere)."""
+        homes = self.state_dir / "amphorae"
+        return sorted(p.name for p in homes.iterdir() if p.is_dir()) if homes.exists() else []
 
 
 def _write(path: Path, data: bytes) -> None:

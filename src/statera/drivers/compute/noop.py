@@ -27,6 +27,16 @@ class NoopComputeDriver:
     def delete(self, compute_id: str) -> None:
         self.calls.record("compute", "delete", compute_id=compute_id)
 
+    def agent_config(self, compute_id: str, topology: str) -> str:
+        self.calls.record("compute", "agent_config", compute_id=compute_id)
+        return ""
+
+    def unhealthy(self, compute_ids: list[str]) -> list[str]:
+        return []
+
+    def instances(self) -> list[str]:
+        return []  # noop builds nothing, so there is nothing to sweep
+
 
 def _fake_ip(key: str) -> str:
     # A stable address from the documentation range, as upstream's noop driver reports one.

@@ -89,7 +89,16 @@ def remove_bridge(ip: Ip, name: str) -> None:
 def isolation_rules(bridges: list[str], mgmt_bridge: str, protected_ports: list[int],
                     table: str = NFT_TABLE) -> str:
     """An nftables ruleset (our own table only) that forwards nothing into or out of our
-    bridges, and lets tenant bridges reach no control-plane port on the host."""
+    bridges, and lets tenant bridges open nothing on the host (SEC-7).
+
+    The host reaches members and VIPs as a client: only their answers (and ICMP, which
+    carries IPv6 neighbour discovery and errors) come back from tenant bridges. Every new
+    connection or datagram from a tenant bridge to the host is dropped, whatever the address
+    (the host's own on that bridge, on the management bridge, or any other) and whatever
+    listens there: the API, the health manager, anything bound to all addresses. Forwarding
+    being off, a tenant namespace reaches neither the management network (agents) nor
+    another tenant bridge (other load balancers' VIPs). ``protected_ports`` (the control
+    plane's) are named for the record: the rule covers every port."""
     tenant = [b for b in bridges if b != mgmt_bridge]
     all_set = ", ".join(f'"{b}"' for b in [mgmt_bridge, *tenant])
     # With br_netfilter loaded (Docker loads it), frames switched between two ports of one
@@ -104,14 +113,15 @@ def isolation_rules(bridges: list[str], mgmt_bridge: str, protected_ports: list[
         f"    oifname {{ {all_set} }} drop",
         "  }",
     ]
-    if tenant and protected_ports:
+    if tenant:
         tenant_set = ", ".join(f'"{b}"' for b in tenant)
-        ports = ", ".join(str(p) for p in sorted(set(protected_ports)))
+        ports = ", ".join(str(p) for p in sorted(set(protected_ports))) or "none"
         lines += [
             "  chain input {",
             "    type filter hook input priority -10; policy accept;",
-            f"    iifname {{ {tenant_set} }} tcp dport {{ {ports} }} drop",
-            f"    iifname {{ {tenant_set} }} udp dport {{ {ports} }} drop",
+            f"    iifname {{ {tenant_set} }} ct state established,related accept",
+            f"    iifname {{ {tenant_set} }} meta l4proto {{ icmp, ipv6-icmp }} accept",
+            f'    iifname {{ {tenant_set} }} drop comment "control plane: {ports}; and all else"',
             "  }",
         ]
     lines.append("}")

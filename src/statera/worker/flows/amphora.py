@@ -8,17 +8,28 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from statera.db import models as m
-from statera.domain.enums import AmphoraStatus
+from statera.domain.enums import AmphoraStatus, Topology
 from statera.worker.engine import ActionStep, DbStep, Env, Flow
 from statera.worker.steps import amphorae as amp
+from statera.worker.steps import vrrp
 from statera.worker.steps.context import LbContext
 from statera.worker.steps.lifecycle import LoadBalancerErrorOnRevert, SettleTree
 
 
 class PushAgentConfig(ActionStep[LbContext]):
+    """Render the amphora's agent config as it should be now and push it; the agent
+    validates it, stores it and applies it (heartbeat controllers, intervals) live."""
+
     def execute(self, env: Env, ctx: LbContext) -> None:
         for a in amp._amphorae(env, [ctx.target_id or ""]):
-            env.drivers.amphora.update_agent_config(a, agent_config="")
+            topology: str = Topology.SINGLE
+            if a.load_balancer_id:
+                with env.deps.db.read() as session:
+                    lb = session.get(m.LoadBalancer, a.load_balancer_id)
+                    topology = (lb.topology if lb is not None and lb.topology
+                                else Topology.SINGLE)
+            text = env.drivers.compute.agent_config(a.compute_id or a.id, topology)
+            env.drivers.amphora.update_agent_config(a, agent_config=text)
 
 
 class DeleteAmphoraCompute(ActionStep[LbContext]):
@@ -34,6 +45,7 @@ class MarkAmphoraDeleted(DbStep[LbContext]):
                         .execution_options(synchronize_session=False))
         session.execute(sa.delete(m.AmphoraHealth).where(
             m.AmphoraHealth.amphora_id == ctx.target_id))
+        amp.release_amphora_ports(session, [ctx.target_id or ""])
 
     def revert(self, env: Env, session: Session, ctx: LbContext) -> None:
         session.execute(sa.update(m.Amphora).where(m.Amphora.id == ctx.target_id,
@@ -57,11 +69,16 @@ FAILOVER = Flow("failover_amphora", LbContext, [
     LoadBalancerErrorOnRevert(),
     FailoverStart(),
     amp.PlanReplacements(),
+    amp.RemoveDeadOldAmphorae(),
     amp.BuildAmphorae(),
     amp.WaitAmphoraeReady(),
     amp.AllocateAmphorae(),
+    vrrp.AllocateVrrpAddresses(),
     amp.PlugVip(),
     amp.ApplyConfig(),
+    vrrp.EnsureVrrpGroup(),
+    vrrp.RetireOldVrrp(),
+    vrrp.ConfigureVrrp(),
     amp.RemoveOldAmphorae(),
     amp.MarkOldAmphoraeDeleted(),
     SettleTree(),

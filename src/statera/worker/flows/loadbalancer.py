@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from statera.db import models as m
-from statera.worker.engine import Flow
+from statera.worker.engine import Flow, Step
 from statera.worker.steps import amphorae as amp
+from statera.worker.steps import vrrp
 from statera.worker.steps.context import LbContext
 from statera.worker.steps.lifecycle import LoadBalancerErrorOnRevert, SettleTree
 from statera.worker.steps.loadbalancer import DeleteLoadBalancerRecords
@@ -17,8 +18,11 @@ CREATE = Flow("create_load_balancer", LbContext, [
     amp.BuildAmphorae(),
     amp.WaitAmphoraeReady(),
     amp.AllocateAmphorae(),
+    vrrp.AllocateVrrpAddresses(),
     amp.PlugVip(),
     amp.ApplyConfig(),
+    vrrp.EnsureVrrpGroup(),
+    vrrp.ConfigureVrrp(),
     SettleTree(),
 ])
 
@@ -36,17 +40,30 @@ DELETE = Flow("delete_load_balancer", LbContext, [
 ])
 
 # Build the replacements first, then retire the old amphorae: the load balancer keeps
-# serving from the old ones until the new ones have their config.
-FAILOVER = Flow("failover_load_balancer", LbContext, [
-    LoadBalancerErrorOnRevert(),
+# serving from the old ones until the new ones have their config. An ACTIVE_STANDBY pair is
+# replaced one amphora per round (the BACKUP first), so one of them always holds the VIP.
+REPLACE: list[Step[LbContext]] = [
     amp.PlanReplacements(),
+    amp.RemoveDeadOldAmphorae(),
     amp.BuildAmphorae(),
     amp.WaitAmphoraeReady(),
     amp.AllocateAmphorae(),
+    vrrp.AllocateVrrpAddresses(),
     amp.PlugVip(),
     amp.ApplyConfig(),
+    vrrp.EnsureVrrpGroup(),
+    vrrp.RetireOldVrrp(),
+    vrrp.ConfigureVrrp(),
     amp.RemoveOldAmphorae(),
     amp.MarkOldAmphoraeDeleted(),
+]
+
+FAILOVER = Flow("failover_load_balancer", LbContext, [
+    LoadBalancerErrorOnRevert(),
+    vrrp.ReadTopology(),
+    *REPLACE,
+    vrrp.NextFailoverRound(),
+    *vrrp.in_round(REPLACE, 2),
     SettleTree(),
 ])
 

@@ -1,0 +1,2 @@
+"""bench/dataplane: HTTP throughput through Statera beside a member and a hand-tuned
+HAProxy (see __main__)."""
