@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 
 from statera.api.app import create_app
 from statera.config import Settings, load_settings
@@ -26,6 +27,12 @@ from statera.services.deps import Deps
 from statera.worker.runner import Worker
 
 PROJECT = "p1"
+
+# Property tests draw the same examples on every run, so a CI verdict never depends on the
+# seed; STATERA_HYPOTHESIS=explore draws fresh ones when hunting for new failures.
+hypothesis_settings.register_profile("repeatable", derandomize=True)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("STATERA_HYPOTHESIS", "repeatable"))
 
 
 def _snapshot_host_network() -> tuple[str, str]:

@@ -28,7 +28,7 @@ def amphora_view(a: m.Amphora) -> d.Amphora:
         compute_id=a.compute_id, lb_network_ip=a.lb_network_ip, vrrp_ip=a.vrrp_ip,
         ha_ip=a.ha_ip, vrrp_port_id=a.vrrp_port_id, ha_port_id=a.ha_port_id,
         vrrp_interface=a.vrrp_interface, vrrp_id=a.vrrp_id, vrrp_priority=a.vrrp_priority,
-        cert_expiration=a.cert_expiration)
+        cert_expiration=a.cert_expiration, config_stale=bool(a.config_stale))
 
 
 def _pool(p: m.Pool) -> d.Pool:

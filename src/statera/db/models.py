@@ -322,6 +322,9 @@ class Amphora(TimestampMixin, Base):
     role: Mapped[str | None] = mapped_column(sa.String(36))
     cert_expiration: Mapped[datetime | None] = mapped_column(DateTime)
     cert_busy: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False)
+    # A config push skipped it (FAILOVER_STOPPED): re-push once it is heard from again.
+    config_stale: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False,
+                                               server_default=sa.false())
     vrrp_interface: Mapped[str | None] = mapped_column(sa.String(16))
     vrrp_id: Mapped[int | None] = mapped_column(sa.Integer)
     vrrp_priority: Mapped[int | None] = mapped_column(sa.Integer)
@@ -337,6 +340,8 @@ class AmphoraHealth(Base):
     amphora_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
     last_update: Mapped[datetime] = mapped_column(DateTime, nullable=False)
     busy: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False)
+    # Highest heartbeat sequence number accepted (per-amphora mode): the replay guard's memory.
+    last_seq: Mapped[int | None] = mapped_column(sa.BigInteger)
 
 
 class ListenerStatistics(Base):

@@ -181,6 +181,7 @@ class Amphora:
     vrrp_id: int | None = None
     vrrp_priority: int | None = None
     cert_expiration: datetime | None = None
+    config_stale: bool = False
 
 
 @dataclass(slots=True)

@@ -34,10 +34,12 @@ from statera.health.stale import (
     expire,
     mark_stopped,
     probe_candidates,
+    resync_candidates,
     scan,
+    submit_resync,
 )
 from statera.health.stale import submit_failover as submit
-from statera.health.store import FlushResult, HealthStore, as_db_time
+from statera.health.store import FlushResult, HealthStore, as_db_time, last_sequences
 from statera.wire.heartbeat import HeartbeatDecoder
 
 LOG = logging.getLogger(__name__)
@@ -212,7 +214,18 @@ class HealthManager:
             mark_stopped(self.db, decision.stop)
         self._start_failovers(decision.failover, cutoff,
                               f"silent for more than {self.conf.heartbeat_timeout:.1f} s")
+        self._start_resyncs(cutoff)
         return decision
+
+    def _start_resyncs(self, cutoff: datetime) -> None:
+        started = 0
+        for amp_id in resync_candidates(self.db, cutoff):
+            if submit_resync(self.db, amp_id):
+                started += 1
+                LOG.warning("amphora %s is heard again after missing a config push while "
+                            "failover was stopped: pushing its load balancer's config", amp_id)
+        if started:
+            self.wake_worker()
 
     def _start_failovers(self, amphora_ids: Sequence[str], cutoff: datetime, why: str) -> None:
         started = 0
@@ -246,8 +259,22 @@ class HealthManager:
 
     # ---- running ---------------------------------------------------------------------------
 
+    def _seed_replay_guard(self) -> None:
+        """Start from the sequence numbers already written, so a heartbeat captured before a
+        restart cannot be replayed after it. (Between several health managers the guard is
+        per process: a heartbeat sent to one can be replayed once to another, within
+        replay_window.)"""
+        if self.intake.guard is None:
+            return
+        try:
+            self.intake.guard.seed(last_sequences(self.db))
+        except Exception as exc:  # the database may be down at start: the window still holds
+            LOG.warning("replay guard starts empty: could not read the last sequence "
+                        "numbers: %s", exc)
+
     async def serve(self, stop: asyncio.Event,
                     on_bound: Callable[[tuple[str, int]], None] | None = None) -> None:
+        self._seed_replay_guard()
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(
             lambda: _Protocol(self), local_addr=self.bind)

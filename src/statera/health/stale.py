@@ -8,7 +8,11 @@ ALLOCATED). It closes only after the count has stayed below the threshold for a 
 ``hold`` (heartbeat_timeout): amphorae heard again right after a partition heals get time to
 report before anyone still silent is judged dead.
 
-``scan`` and ``submit_failover`` are the database side. A failover is an ordinary
+An amphora that a config push skipped while it was FAILOVER_STOPPED (``config_stale``) gets
+an ``update_load_balancer`` operation once it is heard again (``submit_resync``), so it never
+serves an old haproxy.cfg after the breaker lets go.
+
+``scan``, ``submit_failover`` and ``submit_resync`` are the database side. A failover is an ordinary
 ``failover_amphora`` operation, written in the same transaction as the amphora's ``busy``
 mark and its load balancer's PENDING_UPDATE, exactly as the API's failover would; a load
 balancer that is not ACTIVE or ERROR belongs to another operation and is left for a later
@@ -155,6 +159,54 @@ def submit_failover(db: Database, amphora_id: str, cutoff: datetime) -> bool:
         common.enqueue(session, "failover_amphora", load_balancer_id=amp.load_balancer_id,
                        target_type="amphora", target_id=amp.id, project_id=project_id,
                        payload={"reason": "heartbeat_timeout"},
+                       request_id="health-manager")
+        return True
+
+    try:
+        done: bool = db.write_retrying(work)
+        return done
+    except _LeaveIt:
+        return False
+
+
+def resync_candidates(db: Database, cutoff: datetime) -> list[str]:
+    """Amphorae heard since ``cutoff``, back to ALLOCATED, that a config push skipped."""
+    H, Amp, LB = m.AmphoraHealth, m.Amphora, m.LoadBalancer
+    with db.read() as session:
+        return list(session.scalars(
+            sa.select(Amp.id).join(H, H.amphora_id == Amp.id)
+            .join(LB, LB.id == Amp.load_balancer_id)
+            .where(Amp.config_stale.is_(True), Amp.status == A.ALLOCATED,
+                   H.busy.is_(False), H.last_update >= cutoff,
+                   LB.provisioning_status == P.ACTIVE)
+            .order_by(Amp.id)))
+
+
+def submit_resync(db: Database, amphora_id: str) -> bool:
+    """Push the load balancer's config again for an amphora that missed a push. Only an
+    ACTIVE load balancer is taken (PENDING_UPDATE, as the API would): one busy with another
+    operation is left for a later round, and that operation's push reaches the amphora
+    anyway. True when an operation was written."""
+
+    def work(session: Session) -> bool:
+        amp = session.get(m.Amphora, amphora_id)
+        if (amp is None or not amp.config_stale or amp.status != A.ALLOCATED
+                or amp.load_balancer_id is None):
+            raise _LeaveIt
+        LB = m.LoadBalancer
+        taken = session.execute(
+            sa.update(LB).where(LB.id == amp.load_balancer_id,
+                                LB.provisioning_status == P.ACTIVE)
+            .values(provisioning_status=P.PENDING_UPDATE)
+            .execution_options(synchronize_session=False))
+        if not taken.rowcount:  # type: ignore[attr-defined]
+            raise _LeaveIt
+        project_id = session.scalar(sa.select(LB.project_id).where(
+            LB.id == amp.load_balancer_id))
+        common.enqueue(session, "update_load_balancer", load_balancer_id=amp.load_balancer_id,
+                       target_type="loadbalancer", target_id=amp.load_balancer_id,
+                       project_id=project_id,
+                       payload={"reason": "config_stale", "amphora_id": amphora_id},
                        request_id="health-manager")
         return True
 

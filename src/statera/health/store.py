@@ -170,16 +170,29 @@ def _pg_upsert(session: Session, table: sa.Table, keys: list[str], rows: list[di
     session.execute(stmt, {f"a_{c}": [r[c] for r in rows] for c in cols})
 
 
-def _later(session: Session) -> Any:
-    greatest = sa.func.max if session.get_bind().dialect.name == "sqlite" else sa.func.greatest
-    return lambda c, new: greatest(c.last_update, new.last_update)
+def _greatest(session: Session) -> Any:
+    return sa.func.max if session.get_bind().dialect.name == "sqlite" else sa.func.greatest
 
 
 def upsert_health(session: Session, rows: list[dict[str, Any]]) -> None:
-    """last_update only moves forward (two health managers may write the same amphora)."""
+    """last_update and last_seq only move forward (two health managers may write the same
+    amphora)."""
+    greatest = _greatest(session)
     _upsert(session, m.AmphoraHealth.__table__, ["amphora_id"],  # type: ignore[arg-type]
             sorted(rows, key=lambda r: r["amphora_id"]),
-            {"last_update": _later(session), "busy": lambda c, new: new.busy})
+            {"last_update": lambda c, new: greatest(c.last_update, new.last_update),
+             "busy": lambda c, new: new.busy,
+             "last_seq": lambda c, new: greatest(sa.func.coalesce(c.last_seq, new.last_seq),
+                                                 new.last_seq)})
+
+
+def last_sequences(db: Database) -> dict[str, int]:
+    """The highest heartbeat sequence number written for each amphora: the replay guard's
+    memory across a health-manager restart."""
+    with db.read() as session:
+        return {r.amphora_id: int(r.last_seq) for r in session.execute(
+            sa.select(m.AmphoraHealth.amphora_id, m.AmphoraHealth.last_seq)
+            .where(m.AmphoraHealth.last_seq.is_not(None)))}
 
 
 def add_statistics(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -352,7 +365,8 @@ class HealthStore:
                     result.listener_mismatch.append(amp_id)
                     continue
             health_rows.append({"amphora_id": amp_id,
-                                "last_update": as_db_time(rec.received_at), "busy": False})
+                                "last_update": as_db_time(rec.received_at), "busy": False,
+                                "last_seq": rec.heartbeat.seq})
             if row.status == A.FAILOVER_STOPPED:
                 result.recovered.append(amp_id)
         upsert_health(session, health_rows)

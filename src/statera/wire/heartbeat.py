@@ -382,6 +382,13 @@ class ReplayGuard:
     def last_seq(self, amphora_id: str) -> int | None:
         return self._last.get(amphora_id)
 
+    def seed(self, last: dict[str, int]) -> None:
+        """Remember sequence numbers accepted before (by an earlier run, from the database)."""
+        for amphora_id, seq in last.items():
+            known = self._last.get(amphora_id)
+            if known is None or seq > known:
+                self._last[amphora_id] = seq
+
     def forget(self, amphora_id: str) -> None:
         self._last.pop(amphora_id, None)
 

@@ -324,3 +324,54 @@ def test_an_amphora_dead_before_its_first_heartbeat_is_failed_over(
         ops = s.scalars(sa.select(m.Operation)).all()
         assert [(o.kind, o.target_id) for o in ops] == [("failover_amphora", tree.amphora)]
         assert s.get(m.AmphoraHealth, tree.amphora).busy  # type: ignore[union-attr]
+
+
+def test_an_amphora_that_missed_a_push_while_held_is_resynced_once_heard(
+        database: Database, start_hm: Callable[..., Running]) -> None:
+    """A config push skipped the amphora while it was FAILOVER_STOPPED (config_stale): when
+    it is heard again, one update_load_balancer operation pushes the config to it; one not
+    heard, or whose load balancer is busy, waits."""
+    missed, busy, silent = (add_tree(database) for _ in range(3))
+    woken: list[int] = []
+    hm = start_hm(database, wake=lambda: woken.append(1))
+    with database.write() as s:
+        for t in (missed, busy, silent):
+            s.get(m.Amphora, t.amphora).config_stale = True  # type: ignore[union-attr]
+        s.get(m.LoadBalancer, busy.lb).provisioning_status = "PENDING_UPDATE"  # type: ignore[union-attr]
+    hm.clock.offset = 4.0  # past the start-up grace
+    for t in (missed, busy):
+        hm.send(Amphora(t.amphora, hm.clock).packet(t))
+    hm.wait_written(2)
+    hm.manager.check_stale()
+    with database.read() as s:
+        ops = s.scalars(sa.select(m.Operation).where(m.Operation.kind != "failover_amphora"))
+        assert [(o.kind, o.load_balancer_id, o.payload) for o in ops] == [
+            ("update_load_balancer", missed.lb,
+             {"reason": "config_stale", "amphora_id": missed.amphora})]
+        assert s.get(m.LoadBalancer, missed.lb).provisioning_status == "PENDING_UPDATE"  # type: ignore[union-attr]
+    assert woken
+    hm.manager.check_stale()  # the load balancer is now busy with it: no second operation
+    with database.read() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(m.Operation).where(
+            m.Operation.kind == "update_load_balancer")) == 1
+
+
+def test_a_heartbeat_replayed_after_a_restart_is_refused(
+        database: Database, start_hm: Callable[..., Running]) -> None:
+    """SEC-5 across a restart: the replay guard starts from the sequence numbers written by
+    the previous run."""
+    tree = add_tree(database)
+    first = start_hm(database)
+    amp = Amphora(tree.amphora, first.clock)
+    captured = amp.packet(tree, rx=100)
+    first.send(captured)
+    first.wait_written(1)
+    assert health(database, tree.amphora).last_seq == amp.seq
+    first.manager.flush()
+
+    second = start_hm(database)
+    assert second.manager.intake.guard is not None
+    assert second.manager.intake.guard.last_seq(tree.amphora) == amp.seq
+    assert second.manager.receive(captured, "127.0.0.1") == "replayed"
+    fresh = amp.packet(tree, rx=1)
+    assert second.manager.receive(fresh, "127.0.0.1") == "accepted"

@@ -193,17 +193,36 @@ MEMBER_PORT_OWNER = "statera:amphora-member-net"
 class ApplyConfig(ActionStep[LbContext]):
     """Push the whole load balancer's desired config to every live amphora of it: first an
     interface (with an address of its own) on each network its members sit on, then
-    allowed_cidrs, then haproxy.cfg."""
+    allowed_cidrs, then haproxy.cfg.
+
+    An amphora held in FAILOVER_STOPPED by the circuit breaker is silent and probably
+    unreachable; waiting out the agent retries on it would hold the whole operation for
+    minutes. It is skipped and marked ``config_stale`` instead, and the health manager
+    pushes again once its heartbeats return (health/stale.py: ``submit_resyncs``)."""
 
     def execute(self, env: Env, ctx: LbContext) -> None:
         tree = _tree(env, ctx.lb_id)
         targets = [a for a in tree.amphorae if a.status == A.ALLOCATED]
+        held = [a.id for a in tree.amphorae
+                if a.status == A.FAILOVER_STOPPED and not a.config_stale]
+        if held:
+            _set_config_stale(env, held, True)
         for amp in targets:
             ifaces = env.drivers.network.plug_member_networks(tree, amp)
             for iface in member_addresses(env, tree, amp, ifaces):
                 env.drivers.amphora.post_network_plug(amp, iface)
             env.drivers.network.update_allowed_cidrs(tree, amp)
             env.drivers.amphora.apply_config(tree, amp)
+        pushed = [a.id for a in targets if a.config_stale]
+        if pushed:
+            _set_config_stale(env, pushed, False)
+
+
+def _set_config_stale(env: Env, amphora_ids: list[str], stale: bool) -> None:
+    with env.deps.db.write() as session:
+        session.execute(sa.update(m.Amphora).where(m.Amphora.id.in_(amphora_ids))
+                        .values(config_stale=stale)
+                        .execution_options(synchronize_session=False))
 
 
 def member_addresses(env: Env, lb: d.LoadBalancer, amp: d.Amphora,
