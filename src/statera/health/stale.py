@@ -22,7 +22,7 @@ round.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -129,6 +129,15 @@ class _LeaveIt(Exception):
     """Roll the transaction back: someone else owns this load balancer right now."""
 
 
+def _written(db: Database, work: Callable[[Session], bool]) -> bool:
+    """Run ``work`` in a write transaction; False when it left the load balancer alone."""
+    try:
+        done: bool = db.write_retrying(work)
+        return done
+    except _LeaveIt:
+        return False
+
+
 def submit_failover(db: Database, amphora_id: str, cutoff: datetime) -> bool:
     """Fail one silent amphora over, unless it spoke since, is already being handled, or
     its load balancer is busy. True when an operation was written."""
@@ -162,11 +171,7 @@ def submit_failover(db: Database, amphora_id: str, cutoff: datetime) -> bool:
                        request_id="health-manager")
         return True
 
-    try:
-        done: bool = db.write_retrying(work)
-        return done
-    except _LeaveIt:
-        return False
+    return _written(db, work)
 
 
 def resync_candidates(db: Database, cutoff: datetime) -> list[str]:
@@ -210,11 +215,7 @@ def submit_resync(db: Database, amphora_id: str) -> bool:
                        request_id="health-manager")
         return True
 
-    try:
-        done: bool = db.write_retrying(work)
-        return done
-    except _LeaveIt:
-        return False
+    return _written(db, work)
 
 
 def probe_candidates(db: Database, cutoff: datetime) -> dict[str, str]:
