@@ -8,11 +8,13 @@ adding it would steal that traffic from the host's real interfaces.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 from statera.domain.errors import ConfigError
 from statera.drivers.netns.ip import Ip, IpError, ours_link
@@ -63,15 +65,50 @@ def check_no_overlap(ip: Ip, spec: BridgeSpec) -> None:
                 "uses; choose another CIDR for it")
 
 
+def bridge_mac(name: str) -> str:
+    """The MAC address a bridge of ours is created with: stable for its name, locally
+    administered, unicast (amphora interfaces use fa:..., never 02:...)."""
+    digest = hashlib.sha256(name.encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
+
+
+# /sys/class/net/<dev>/addr_assign_type: 3 (NET_ADDR_SET) once an address was set explicitly.
+_ADDR_SET = "3"
+_NO_MAC = "00:00:00:00:00:00"
+
+
+def pin_bridge_address(ip: Ip, name: str) -> None:
+    """Give the bridge an address of its own if it has none yet. A bridge without one takes
+    the lowest MAC among its ports and moves whenever a lower one joins or the lowest leaves:
+    every amphora plugged in could move the host's address on the management bridge to a new
+    MAC, and the amphorae that still had the old one cached sent their answers to it, where
+    the host drops them, until their ARP entries expired (about a minute of silence). A
+    bridge made by an older release keeps the address it has (pinning it changes nothing on
+    the wire), unless it lost it with its last port."""
+    try:
+        assigned = Path(f"/sys/class/net/{name}/addr_assign_type").read_text().strip()
+    except OSError:
+        assigned = ""
+    if assigned == _ADDR_SET:
+        return
+    links = ip.json("link", "show", "dev", name)
+    current = str(links[0].get("address", "")) if links else ""
+    ip("link", "set", name, "address", current if current not in ("", _NO_MAC)
+       else bridge_mac(name))
+
+
 def ensure_bridge(ip: Ip, spec: BridgeSpec) -> None:
-    """Create the bridge (idempotent) and give the host its address on it."""
+    """Create the bridge (idempotent), with a MAC address that never changes, and give the
+    host its address on it."""
     if not ours_link(spec.name):
         raise ConfigError(f"bridge name {spec.name!r} must start with st-")
     prefix = ipaddress.ip_network(spec.cidr).prefixlen
     if not ip.link_exists(spec.name):
         check_no_overlap(ip, spec)
-        ip("link", "add", spec.name, "type", "bridge")
+        ip("link", "add", spec.name, "address", bridge_mac(spec.name), "type", "bridge")
         LOG.info("created bridge %s for %s", spec.name, spec.cidr)
+    else:
+        pin_bridge_address(ip, spec.name)
     ip("link", "set", spec.name, "mtu", str(spec.mtu), "up")
     have = {f"{a['local']}/{a['prefixlen']}"
             for link in ip.json("addr", "show", "dev", spec.name)
