@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -65,3 +66,41 @@ def test_addresses_are_unique(tmp_path: Path, test_bridge: BridgeSpec, ip: Ip) -
     finally:
         for a in amps:
             driver.delete(a)
+
+
+def _neighbour(ip: Ip, address: str, dev: str, ns: str | None = None) -> dict[str, object]:
+    args = ("neigh", "show", address, "dev", dev)
+    rows = json.loads(ip.in_ns(ns, "-j", *args) if ns else ip("-j", *args) or "[]")
+    return rows[0] if rows else {}
+
+
+def test_management_neighbours_are_permanent_both_ways(tmp_path: Path,
+                                                       test_bridge: BridgeSpec,
+                                                       ip: Ip) -> None:
+    """Linux has one neighbour table for every namespace; permanent entries do not count
+    against its gc_thresh3 limit, so hundreds of amphorae's heartbeats are not dropped as
+    'neighbor table overflow'. A reused address gets the new amphora's MAC; a delete removes
+    the host's entry."""
+    driver = _driver(tmp_path, test_bridge, ip)
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    bridge_mac = Path(f"/sys/class/net/{test_bridge.name}/address").read_text().strip()
+    try:
+        address = driver.build(AmphoraBuild(amphora_id=first)).lb_network_ip
+        assert address is not None
+        names = AmphoraNames(first)
+        host_side = _neighbour(ip, address, test_bridge.name)
+        assert host_side.get("lladdr") == names.mac(0)
+        assert "PERMANENT" in host_side.get("state", [])  # type: ignore[operator]
+        inside = _neighbour(ip, test_bridge.host_address, "eth0", names.mgmt_ns)
+        assert inside.get("lladdr") == bridge_mac
+        assert "PERMANENT" in inside.get("state", [])  # type: ignore[operator]
+        driver.delete(first)
+        assert _neighbour(ip, address, test_bridge.name) == {}
+        # The next amphora takes the freed address: the host's entry names its MAC.
+        assert driver.build(AmphoraBuild(amphora_id=second)).lb_network_ip == address
+        assert _neighbour(ip, address, test_bridge.name).get("lladdr") == \
+            AmphoraNames(second).mac(0)
+    finally:
+        driver.delete(first)
+        driver.delete(second)
+    assert _neighbour(ip, address, test_bridge.name) == {}

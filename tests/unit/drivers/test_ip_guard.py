@@ -18,6 +18,11 @@ ALLOWED = [
     ["link", "add", "st-public", "type", "bridge"],
     ["addr", "add", "10.210.0.1/24", "dev", "st-public"],
     ["link", "del", "st-public"],
+    ["neigh", "replace", "10.210.0.5", "lladdr", "fa:01:23:45:67:00", "dev", "st-mgmt",
+     "nud", "permanent"],
+    ["neigh", "del", "10.210.0.5", "dev", "st-mgmt"],
+    ["-n", "stm-0123456789", "neigh", "replace", "10.210.0.1", "lladdr", "02:00:00:00:00:01",
+     "dev", "eth0", "nud", "permanent"],
     ["-j", "route", "show"],
     ["-j", "addr", "show"],
     ["netns", "list"],
@@ -41,6 +46,12 @@ REFUSED = [
     ["-n", "cni-1234", "link", "set", "eth0", "down"],
     ["-n", "../stm-x", "link", "show"],
     ["link", "add", "st-x; rm -rf /", "type", "bridge"],
+    ["neigh", "replace", "10.0.0.1", "lladdr", "fa:01:23:45:67:00", "dev", "eth0", "nud",
+     "permanent"],
+    ["neigh", "del", "10.0.0.1", "dev", "docker0"],
+    ["neigh", "add", "10.0.0.1", "lladdr", "fa:01:23:45:67:00", "nud", "permanent"],
+    ["neigh", "del", "10.0.0.1", "dev"],
+    ["neigh", "flush", "dev", "st-mgmt"],
 ]
 
 

@@ -82,6 +82,7 @@ class NetnsComputeDriver:
                     "net.ipv4.conf.eth0.arp_notify=1")
             self.ip.in_ns(names.mgmt_ns, "link", "set", "eth0", "up")
             self._announce(names)
+            self._pin_neighbours(names, address)
         except IpError as exc:
             raise TemporaryFailure(f"could not plumb amphora {request.amphora_id}: {exc}",
                                    delay=0.2) from exc
@@ -123,6 +124,22 @@ class NetnsComputeDriver:
             time.sleep(0.005)
         self.ip.in_ns(names.mgmt_ns, "link", "set", "eth0", "address", names.mac(0xFF))
         self.ip.in_ns(names.mgmt_ns, "link", "set", "eth0", "address", names.mac(0))
+
+    def _pin_neighbours(self, names: AmphoraNames, address: str) -> None:
+        """Permanent ARP entries for the management link, both ways: the host's address in
+        the amphora, the amphora's on the host. Linux keeps one neighbour table for all
+        namespaces, and past net.ipv4.neigh.default.gc_thresh3 (1024 by default) new entries
+        are refused ("neighbor table overflow"): at ~200 amphorae the two entries each needs
+        for its heartbeats and the agent calls, plus the tenant side's, filled it and
+        heartbeats were dropped until amphorae were failed over as silent. Permanent entries
+        do not count against that limit. Both MACs are fixed (the bridge's is pinned, the
+        amphora's is derived from its id); an address reused by a later amphora is replaced
+        with its MAC. Added after _announce: a MAC change flushes the link's entries."""
+        host_mac = link_mac(self.mgmt_bridge)
+        self.ip.in_ns(names.mgmt_ns, "neigh", "replace", str(self.addresses.host), "lladdr",
+                      host_mac, "dev", "eth0", "nud", "permanent")
+        self.ip("neigh", "replace", address, "lladdr", names.mac(0), "dev", self.mgmt_bridge,
+                "nud", "permanent")
 
     def _start_agent(self, home: Path, names: AmphoraNames) -> None:
         """Spawn the agent unless the one the pid file names still runs (a retried build)."""
@@ -172,6 +189,10 @@ class NetnsComputeDriver:
         unplug_veth(self.ip, names.mgmt_veth)
         delete_namespace(self.ip, names.tenant_ns)
         delete_namespace(self.ip, names.mgmt_ns)
+        address = self.addresses.owners().get(compute_id)
+        if address is not None and self.ip.link_exists(self.mgmt_bridge):
+            # Before the address is released: a later amphora taking it replaces the entry.
+            self.ip("neigh", "del", address, "dev", self.mgmt_bridge, check_rc=False)
         self.addresses.release(compute_id)
         shutil.rmtree(home, ignore_errors=True)
         shutil.rmtree(names.socket_dir, ignore_errors=True)
@@ -191,6 +212,14 @@ def _write(path: Path, data: bytes) -> None:
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
     os.replace(tmp, path)
+
+
+def link_mac(name: str) -> str:
+    """The MAC address of a link in this process's (the root) namespace."""
+    try:
+        return Path(f"/sys/class/net/{name}/address").read_text().strip()
+    except OSError as exc:
+        raise TemporaryFailure(f"link {name} is missing: {exc}", delay=0.5) from exc
 
 
 def _read_pid(path: Path) -> int | None:

@@ -4,7 +4,8 @@ command that could touch what the project does not own.
 Rules, checked before a command runs:
 * a command inside a namespace (``ip -n NS …``) must name one of our namespaces;
 * a command in the root namespace may only create, change or delete links whose names carry
-  our prefixes (bridges and the host ends of veth pairs), add our namespaces, or read;
+  our prefixes (bridges and the host ends of veth pairs), addresses and neighbour entries on
+  those links, add our namespaces, or read;
 * nothing may flush, and nothing may add or delete routes or rules in the root namespace.
 
 Reading (``show``/``list``) is always allowed. The checks are deliberately simple and
@@ -91,6 +92,13 @@ def check(args: Sequence[str]) -> None:
         if ours_link(dev):
             return
         raise UnsafeNetworkCommand(f"address change on {dev!r}, which is not Statera's")
+    # ip neigh replace ADDR lladdr MAC dev BRIDGE nud permanent; ip neigh del ADDR dev BRIDGE
+    if obj in ("neigh", "neighbour", "neighbor") and verb in ("add", "replace", "change",
+                                                              "del", "delete"):
+        dev = rest[rest.index("dev") + 1] if "dev" in rest[:-1] else ""
+        if ours_link(dev):
+            return
+        raise UnsafeNetworkCommand(f"neighbour change on {dev!r}, which is not Statera's")
     raise UnsafeNetworkCommand(f"ip {' '.join(args)} is not allowed in the root namespace")
 
 
