@@ -88,6 +88,7 @@ def create_app(deps: Deps) -> FastAPI:
     from statera.api import barbican
 
     app.include_router(barbican.router)
+    app.include_router(barbican.containers)
     if deps.settings.api_settings.healthcheck_enabled:
         @app.get("/healthcheck", include_in_schema=False)
         def healthcheck() -> JSONResponse:

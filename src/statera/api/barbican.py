@@ -1,4 +1,5 @@
-"""/v1/secrets: the Barbican-shaped secret store (store, list, metadata, payload, delete).
+"""/v1/secrets and /v1/containers: the Barbican-shaped secret store (store, list, metadata,
+payload, delete; certificate, generic and rsa containers).
 
 Answers have Barbican's shapes (``secret_ref`` as an absolute URL, ``content_types``,
 ``total``/``next``/``previous`` on lists); errors keep Statera's single error shape.
@@ -13,11 +14,13 @@ from fastapi.responses import JSONResponse, Response
 
 from statera.api.common import context, deps, no_content, ok, query_params, root_url
 from statera.db import models as m
+from statera.services import secret_containers as containers_svc
 from statera.services import secrets as svc
 from statera.services.context import RequestContext
 from statera.services.deps import Deps
 
 router = APIRouter(prefix="/v1/secrets", tags=["secrets (Barbican subset)"])
+containers = APIRouter(prefix="/v1/containers", tags=["secrets (Barbican subset)"])
 
 
 def _when(value: Any) -> str | None:
@@ -58,14 +61,20 @@ def store_secret(request: Request, body: dict[str, Any] = Body(...),
 def list_secrets(request: Request, ctx: RequestContext = Depends(context),
                  d: Deps = Depends(deps)) -> JSONResponse:
     items, total, limit, offset = svc.list_(d, ctx, query_params(request))
-    body: dict[str, Any] = {"secrets": [present_secret(request, s) for s in items],
-                            "total": total}
-    here = f"{root_url(request)}/v1/secrets"
+    return ok(_page(request, "secrets", [present_secret(request, s) for s in items], total,
+                    limit, offset))
+
+
+def _page(request: Request, kind: str, items: list[dict[str, Any]], total: int, limit: int,
+          offset: int) -> dict[str, Any]:
+    """A Barbican list: the items, the total, and links to the next and previous pages."""
+    body: dict[str, Any] = {kind: items, "total": total}
+    here = f"{root_url(request)}/v1/{kind}"
     if offset + limit < total:
         body["next"] = f"{here}?limit={limit}&offset={offset + limit}"
     if offset > 0:
         body["previous"] = f"{here}?limit={limit}&offset={max(0, offset - limit)}"
-    return ok(body)
+    return body
 
 
 @router.get("/{secret_id}")
@@ -88,4 +97,56 @@ def secret_payload(secret_id: str, ctx: RequestContext = Depends(context),
 def delete_secret(secret_id: str, ctx: RequestContext = Depends(context),
                   d: Deps = Depends(deps)) -> Response:
     svc.delete(d, ctx, secret_id)
+    return no_content()
+
+
+# ---- containers ------------------------------------------------------------------------------
+
+
+def container_ref(request: Request, container_id: str) -> str:
+    return f"{root_url(request)}/v1/containers/{container_id}"
+
+
+def present_container(request: Request, container: m.SecretContainer) -> dict[str, Any]:
+    return {
+        "container_ref": container_ref(request, container.id),
+        "name": container.name,
+        "type": container.type,
+        "status": "ACTIVE",
+        "secret_refs": [{"name": r.name, "secret_ref": secret_ref(request, r.secret_id)}
+                        for r in container.refs],
+        "consumers": [],
+        "created": _when(container.created_at),
+        "updated": _when(container.updated_at or container.created_at),
+        "creator_id": container.creator_id,
+    }
+
+
+@containers.post("", status_code=201)
+def store_container(request: Request, body: dict[str, Any] = Body(...),
+                    ctx: RequestContext = Depends(context),
+                    d: Deps = Depends(deps)) -> JSONResponse:
+    container = containers_svc.store(d, ctx, body)
+    ref = container_ref(request, container.id)
+    return JSONResponse({"container_ref": ref}, status_code=201, headers={"Location": ref})
+
+
+@containers.get("")
+def list_containers(request: Request, ctx: RequestContext = Depends(context),
+                    d: Deps = Depends(deps)) -> JSONResponse:
+    items, total, limit, offset = containers_svc.list_(d, ctx, query_params(request))
+    return ok(_page(request, "containers", [present_container(request, c) for c in items],
+                    total, limit, offset))
+
+
+@containers.get("/{container_id}")
+def show_container(container_id: str, request: Request, ctx: RequestContext = Depends(context),
+                   d: Deps = Depends(deps)) -> JSONResponse:
+    return ok(present_container(request, containers_svc.get(d, ctx, container_id)))
+
+
+@containers.delete("/{container_id}", status_code=204)
+def delete_container(container_id: str, ctx: RequestContext = Depends(context),
+                     d: Deps = Depends(deps)) -> Response:
+    containers_svc.delete(d, ctx, container_id)
     return no_content()

@@ -473,3 +473,30 @@ class Secret(TimestampMixin, Base):
     mode: Mapped[str | None] = mapped_column(sa.String(255))
     expiration: Mapped[datetime | None] = mapped_column(DateTime)
     payload: Mapped[bytes] = mapped_column(Blob, nullable=False)
+
+
+class SecretContainer(TimestampMixin, Base):
+    """A Barbican-shaped container: named references to secrets of the same project (a
+    ``certificate`` container names its certificate, private_key, intermediates and
+    private_key_passphrase)."""
+
+    __tablename__ = "secret_container"
+    id: Mapped[str] = _id()
+    project_id: Mapped[str] = mapped_column(sa.String(36), nullable=False, index=True)
+    creator_id: Mapped[str | None] = mapped_column(sa.String(255))
+    name: Mapped[str | None] = mapped_column(sa.String(255))
+    type: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+
+    refs: Mapped[list[SecretContainerRef]] = relationship(
+        back_populates="container", cascade="all, delete-orphan", lazy="selectin",
+        order_by="SecretContainerRef.name")
+
+
+class SecretContainerRef(Base):
+    __tablename__ = "secret_container_ref"
+    container_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("secret_container.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    secret_id: Mapped[str] = mapped_column(sa.String(36), nullable=False, index=True)
+
+    container: Mapped[SecretContainer] = relationship(back_populates="refs")

@@ -3,7 +3,10 @@ container references of listeners and pools work without an OpenStack cloud.
 
 A secret belongs to the project that stored it. Its payload is sealed at rest
 (``secret_box``); only the owner (or an admin) reads it back. A reference is the secret's
-URL (``<base>/v1/secrets/<uuid>``, as the store answers, from any host) or its bare uuid.
+URL (``<base>/v1/secrets/<uuid>``, as the store answers, from any host) or its bare uuid,
+or the URL of a ``certificate`` container (``<base>/v1/containers/<uuid>``, see
+``secret_containers``) naming the certificate, key, intermediates and key passphrase as
+secrets of their own.
 
 Listeners and pools name secrets by reference; ``check_ref`` is what the API asks before it
 accepts one (the secret exists, belongs to the load balancer's project and holds what the
@@ -33,7 +36,13 @@ from statera.services.common import authorize, new_id
 from statera.services.context import RequestContext
 from statera.services.deps import Deps
 from statera.services.secret_box import SecretBox, UnsealError
-from statera.services.tls_bundles import Need, TlsMaterialError, read_secret
+from statera.services.tls_bundles import (
+    Need,
+    TlsMaterial,
+    TlsMaterialError,
+    read_certificate_container,
+    read_secret,
+)
 
 SECRET_TYPES = ("certificate", "private", "opaque", "public", "symmetric", "passphrase")
 TEXT = "text/plain"
@@ -44,7 +53,7 @@ BODY_KEYS = frozenset({"name", "payload", "payload_content_type", "payload_conte
                        "secret_type", "algorithm", "bit_length", "mode", "expiration"})
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _REF = re.compile(rf"\A(?:https?://[^/\s]+(?:/[^\s]*)?/v1/secrets/)?({_UUID})\Z")
-_CONTAINER_REF = re.compile(r"/v1/containers/[^/\s]+\Z")
+_CONTAINER_REF = re.compile(rf"\Ahttps?://[^/\s]+(?:/[^\s]*)?/v1/containers/({_UUID})\Z")
 
 
 # ---- references --------------------------------------------------------------------------
@@ -56,11 +65,17 @@ def secret_id_of(ref: str) -> str | None:
     return found.group(1).lower() if found else None
 
 
+def container_id_of(ref: str) -> str | None:
+    """The container id a reference names, or None if it is not a container reference."""
+    found = _CONTAINER_REF.match(ref)
+    return found.group(1).lower() if found else None
+
+
 def _refused(ref: str, why: str) -> InvalidInput:
     return InvalidInput(f"Could not retrieve certificate: {ref}: {why}.")
 
 
-def _live(session: Session, secret_id: str, *, expired: bool = False) -> m.Secret | None:
+def live_secret(session: Session, secret_id: str, *, expired: bool = False) -> m.Secret | None:
     """The secret, unless it does not exist or (unless ``expired``) has expired."""
     secret = session.get(m.Secret, secret_id)
     if secret is None or (not expired and secret.expiration is not None
@@ -71,21 +86,14 @@ def _live(session: Session, secret_id: str, *, expired: bool = False) -> m.Secre
 
 def check_ref(session: Session, settings: Settings, project_id: str | None, ref: str,
               need: Need) -> None:
-    """400 unless ``ref`` names a live secret of ``project_id`` that holds ``need``."""
-    if _CONTAINER_REF.search(ref):
-        raise _refused(ref, "certificate containers are not supported; store the "
-                            "certificate, its key and intermediates as one PKCS12 or PEM secret")
-    secret_id = secret_id_of(ref)
-    if secret_id is None:
-        raise _refused(ref, "not a secret reference (<base>/v1/secrets/<uuid> or a uuid)")
-    secret = _live(session, secret_id)
-    # A secret of another project is reported exactly like a missing one.
-    if secret is None or secret.project_id != project_id:
-        raise _refused(ref, "no such secret in this project")
+    """400 unless ``ref`` names a live secret (or certificate container) of ``project_id``
+    that holds ``need``."""
+    box = SecretBox.for_settings(settings)
     try:
-        material = read_secret(SecretBox.for_settings(settings).open(secret.payload,
-                                                                     bound_to=secret.id))
+        material = _material(session, box, ref, project_id=project_id, need=need)
         material.check(need)
+    except _Unusable as exc:
+        raise _refused(ref, str(exc)) from None
     except UnsealError:
         raise _refused(ref, "the secret cannot be decrypted with this deployment's key"
                        ) from None
@@ -98,29 +106,71 @@ def resolver(db: Database, box: SecretBox) -> Callable[[str], bytes]:
     are StepFailed naming the reference and the reason, never the content."""
 
     def resolve(ref: str) -> bytes:
-        secret_id = secret_id_of(ref)
-        if secret_id is None:
-            raise StepFailed(f"Could not retrieve certificate {ref}: not a secret reference.")
-        with db.read() as session:
-            secret = _live(session, secret_id)
-            sealed = None if secret is None else (secret.id, secret.payload)
-        if sealed is None:
-            raise StepFailed(f"Could not retrieve certificate {ref}: the secret was deleted "
-                             "or has expired.")
         try:
-            return read_secret(box.open(sealed[1], bound_to=sealed[0])).pem()
-        except UnsealError as exc:
-            raise StepFailed(f"Could not retrieve certificate {ref}: {exc}.") from None
-        except TlsMaterialError as exc:
+            with db.read() as session:
+                return _material(session, box, ref, service=True).pem()
+        except (_Unusable, UnsealError, TlsMaterialError) as exc:
             raise StepFailed(f"Could not retrieve certificate {ref}: {exc}.") from None
 
     return resolve
 
 
+class _Unusable(Exception):
+    """The reference names nothing usable; the message says why (never the content)."""
+
+
+def _material(session: Session, box: SecretBox, ref: str, *, project_id: str | None = None,
+              service: bool = False, need: Need | None = None) -> TlsMaterial:
+    """The TLS material ``ref`` names: only ``project_id``'s, unless for the ``service``
+    (the worker, which reads for any project)."""
+    container_id = container_id_of(ref)
+    if container_id is not None:
+        return _container_material(session, box, container_id, project_id, service, need)
+    secret_id = secret_id_of(ref)
+    if secret_id is None:
+        raise _Unusable("not a secret reference (<base>/v1/secrets/<uuid> or a uuid) nor a "
+                        "container reference (<base>/v1/containers/<uuid>)")
+    secret = live_secret(session, secret_id)
+    # A secret of another project is reported exactly like a missing one.
+    if secret is None or (not service and secret.project_id != project_id):
+        raise _Unusable("the secret was deleted or has expired" if service
+                        else "no such secret in this project")
+    return read_secret(box.open(secret.payload, bound_to=secret.id))
+
+
+CONTAINER_PARTS = ("certificate", "private_key", "intermediates", "private_key_passphrase")
+
+
+def _container_material(session: Session, box: SecretBox, container_id: str,
+                        project_id: str | None, service: bool,
+                        need: Need | None) -> TlsMaterial:
+    container = session.get(m.SecretContainer, container_id)
+    if container is None or (not service and container.project_id != project_id):
+        raise _Unusable("the container was deleted" if service
+                        else "no such container in this project")
+    if container.type != "certificate":
+        raise _Unusable(f"a {container.type} container cannot be used here; store a "
+                        "certificate container (or one PKCS12 or PEM secret)")
+    if need is not None and need not in (Need.SERVER_CERT, Need.CLIENT_CERT):
+        raise _Unusable(f"a certificate container holds a certificate and its key; "
+                        f"{need.value} is needed here, stored as a secret")
+    parts: dict[str, bytes] = {}
+    for ref in container.refs:
+        secret = live_secret(session, ref.secret_id)
+        if secret is None:
+            raise _Unusable(f"its {ref.name} secret was deleted or has expired")
+        parts[ref.name] = box.open(secret.payload, bound_to=secret.id)
+    if "certificate" not in parts:
+        raise _Unusable("the container names no certificate")
+    return read_certificate_container(parts["certificate"], parts.get("private_key"),
+                                      parts.get("intermediates"),
+                                      parts.get("private_key_passphrase"))
+
+
 # ---- the store -------------------------------------------------------------------------------
 
 
-def _text(body: Mapping[str, Any], key: str, limit: int = 255) -> str | None:
+def text_field(body: Mapping[str, Any], key: str, limit: int = 255) -> str | None:
     value = body.get(key)
     if value is None:
         return None
@@ -136,8 +186,8 @@ def _payload(body: Mapping[str, Any]) -> tuple[bytes, str]:
     if not isinstance(payload, str) or not payload:
         raise InvalidInput("A payload (a non-empty string) is required: this store keeps "
                            "no secret without one.")
-    content_type = (_text(body, "payload_content_type") or "").strip().lower()
-    encoding = (_text(body, "payload_content_encoding") or "").strip().lower() or None
+    content_type = (text_field(body, "payload_content_type") or "").strip().lower()
+    encoding = (text_field(body, "payload_content_encoding") or "").strip().lower() or None
     if content_type.replace(" ", "") in (TEXT, f"{TEXT};charset=utf-8"):
         if encoding is not None:
             raise InvalidInput("payload_content_encoding is only for binary content types; "
@@ -183,7 +233,7 @@ def store(deps: Deps, ctx: RequestContext, body: Mapping[str, Any]) -> m.Secret:
     if unknown:
         raise InvalidInput(f"Unknown attribute for secret: {unknown[0]}")
     data, content_type = _payload(body)
-    secret_type = _text(body, "secret_type") or "opaque"
+    secret_type = text_field(body, "secret_type") or "opaque"
     if secret_type not in SECRET_TYPES:
         raise InvalidInput(f"secret_type must be one of {', '.join(SECRET_TYPES)}.")
     bit_length = body.get("bit_length")
@@ -193,9 +243,10 @@ def store(deps: Deps, ctx: RequestContext, body: Mapping[str, Any]) -> m.Secret:
                            "integer is required.")
     secret_id = new_id()
     secret = m.Secret(
-        id=secret_id, project_id=project_id, creator_id=ctx.user, name=_text(body, "name"),
+        id=secret_id, project_id=project_id, creator_id=ctx.user, name=text_field(body, "name"),
         secret_type=secret_type, content_type=content_type,
-        algorithm=_text(body, "algorithm"), bit_length=bit_length, mode=_text(body, "mode"),
+        algorithm=text_field(body, "algorithm"), bit_length=bit_length,
+        mode=text_field(body, "mode"),
         expiration=_expiration(body.get("expiration")),
         payload=SecretBox.for_settings(deps.settings).seal(data, bound_to=secret_id))
     with deps.db.write() as session:
@@ -206,7 +257,7 @@ def store(deps: Deps, ctx: RequestContext, body: Mapping[str, Any]) -> m.Secret:
 def _visible(session: Session, ctx: RequestContext, secret_id: str, action: str,
              *, expired: bool = False) -> m.Secret:
     found = secret_id_of(secret_id)
-    secret = _live(session, found, expired=expired) if found else None
+    secret = live_secret(session, found, expired=expired) if found else None
     if secret is None:
         raise NotFound(resource="Secret", id=secret_id)
     authorize(ctx, action, secret.project_id)
@@ -230,7 +281,7 @@ def payload(deps: Deps, ctx: RequestContext, secret_id: str) -> tuple[bytes, str
         raise Conflict(f"Secret {secret.id} cannot be decrypted: {exc}.") from None
 
 
-def _int_param(params: Mapping[str, list[str]], key: str, default: int, high: int) -> int:
+def int_param(params: Mapping[str, list[str]], key: str, default: int, high: int) -> int:
     raw = (params.get(key) or [str(default)])[-1]
     try:
         value = int(raw)
@@ -244,8 +295,8 @@ def list_(deps: Deps, ctx: RequestContext,
     """The caller's project's live secrets, filtered by ``name`` and ``secret_type``; the
     page, the total, and the limit and offset used."""
     authorize(ctx, "secret:get_all", ctx.project_id)
-    limit = _int_param(params, "limit", 10, MAX_LIST_LIMIT)
-    offset = _int_param(params, "offset", 0, 2**31)
+    limit = int_param(params, "limit", 10, MAX_LIST_LIMIT)
+    offset = int_param(params, "offset", 0, 2**31)
     where = [m.Secret.project_id == ctx.project_id,
              sa.or_(m.Secret.expiration.is_(None), m.Secret.expiration > utcnow())]
     for key, column in (("name", m.Secret.name), ("secret_type", m.Secret.secret_type)):
@@ -259,12 +310,14 @@ def list_(deps: Deps, ctx: RequestContext,
     return items, int(total or 0), limit, offset
 
 
-def _referencing(session: Session, secret_id: str) -> str | None:
-    """A live listener or pool whose TLS references name the secret, as "<kind> <id>"."""
+def referencing(session: Session, path: str, object_id: str) -> str | None:
+    """A live listener or pool whose TLS references name ``<path>/<object_id>`` (path
+    ``secrets`` or ``containers``; a bare id also names a secret), as "<kind> <id>"."""
 
     def names(column: Any) -> Any:
-        return sa.or_(sa.func.lower(column) == secret_id,
-                      sa.func.lower(column).like(f"%/v1/secrets/{secret_id}"))
+        by_url = sa.func.lower(column).like(f"%/v1/{path}/{object_id}")
+        return sa.or_(sa.func.lower(column) == object_id, by_url) if path == "secrets" \
+            else by_url
 
     live_listener = m.Listener.provisioning_status != ProvisioningStatus.DELETED
     live_pool = m.Pool.provisioning_status != ProvisioningStatus.DELETED
@@ -288,7 +341,11 @@ def _referencing(session: Session, secret_id: str) -> str | None:
 def delete(deps: Deps, ctx: RequestContext, secret_id: str) -> None:
     def work(session: Session) -> None:
         secret = _visible(session, ctx, secret_id, "secret:delete", expired=True)
-        user = _referencing(session, secret.id)
+        user = referencing(session, "secrets", secret.id)
+        if user is None:
+            holder = session.scalars(sa.select(m.SecretContainerRef.container_id).where(
+                m.SecretContainerRef.secret_id == secret.id).limit(1)).first()
+            user = None if holder is None else f"container {holder}"
         if user is not None:
             raise Conflict(f"Secret {secret.id} is in use by {user}: change or delete that "
                            "first.")

@@ -21,7 +21,7 @@ from enum import StrEnum
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.x509.oid import NameOID
 
 # The keys HAProxy (OpenSSL) can serve with.
@@ -112,6 +112,61 @@ def read_secret(payload: bytes) -> TlsMaterial:
     if not certs and not crls:
         raise TlsMaterialError("it holds no certificate")
     return TlsMaterial(certificates=tuple(certs), key=key, crls=tuple(crls))
+
+
+def read_certificate_container(certificate: bytes, private_key: bytes | None = None,
+                               intermediates: bytes | None = None,
+                               passphrase: bytes | None = None) -> TlsMaterial:
+    """Read the parts of a Barbican ``certificate`` container as one bundle: the
+    certificate (PEM or DER), its private key (PEM or DER, decrypted with ``passphrase`` when
+    it is encrypted) and intermediates (PEM certificates, or PKCS7 in PEM or DER)."""
+    certs = _certificates_of(certificate, "certificate")
+    if len(certs) != 1:
+        raise TlsMaterialError("its certificate secret must hold exactly one certificate")
+    chain = _certificates_of(intermediates, "intermediates") if intermediates else []
+    key = _container_key(private_key, passphrase) if private_key else None
+    if key is None:
+        if passphrase:
+            raise TlsMaterialError("it has a private key passphrase but no private key")
+        return TlsMaterial(certificates=(certs[0], *chain), key=None, crls=())
+    mine = _public_der(key.public_key())
+    if _public_der(certs[0].public_key()) != mine:
+        raise TlsMaterialError("its private key does not match its certificate")
+    return TlsMaterial(certificates=tuple(_chain_for(key, certs + chain)), key=key, crls=())
+
+
+def _certificates_of(payload: bytes, part: str) -> list[x509.Certificate]:
+    try:
+        if b"-----BEGIN PKCS7-----" in payload:
+            return list(pkcs7.load_pem_pkcs7_certificates(payload))
+        if b"-----BEGIN " in payload:
+            certs, key, crls = _read_pem(payload)
+            if key is not None or crls:
+                raise TlsMaterialError(f"its {part} secret holds more than certificates")
+            return certs
+        try:
+            return [x509.load_der_x509_certificate(payload)]
+        except ValueError:
+            return list(pkcs7.load_der_pkcs7_certificates(payload))
+    except TlsMaterialError:
+        raise
+    except (ValueError, TypeError):
+        raise TlsMaterialError(f"its {part} secret cannot be read as certificates") from None
+
+
+def _container_key(payload: bytes, passphrase: bytes | None) -> PrivateKey:
+    load = (serialization.load_pem_private_key if b"-----BEGIN " in payload
+            else serialization.load_der_private_key)
+    try:
+        return _usable_key(load(payload, passphrase or None))
+    except TypeError:  # encrypted without a passphrase, or a passphrase for a clear key
+        raise TlsMaterialError(
+            "its private key is encrypted and the container names no passphrase"
+            if not passphrase else "its private key is not encrypted, but a passphrase "
+            "was given") from None
+    except ValueError:
+        raise TlsMaterialError("its private key cannot be read (a wrong passphrase?)"
+                               ) from None
 
 
 def _usable_key(key: object) -> PrivateKey:

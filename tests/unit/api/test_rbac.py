@@ -180,6 +180,7 @@ class World:
         self.a.update(scratch_lb=scratch["id"], scratch_listener=listener["id"])
         # A secret of A (the administrator's project): the store keeps the caller's project.
         self.a["secret"] = self.fresh_secret()
+        self.a["container"] = self.fresh_container()
 
     # -- fresh objects of project A (each call that destroys its target gets its own) --
     def fresh_lb(self) -> str:
@@ -223,6 +224,11 @@ class World:
         ref = self.call("POST", "/v1/secrets", {"name": f"s-{self.n()}", "payload": "opaque",
                                                 "payload_content_type": "text/plain"},
                         201)["secret_ref"]
+        return str(ref).rsplit("/", 1)[-1]
+
+    def fresh_container(self) -> str:
+        ref = self.call("POST", "/v1/containers", {"name": f"c-{self.n()}", "type": "generic",
+                                                   "secret_refs": []}, 201)["container_ref"]
         return str(ref).rsplit("/", 1)[-1]
 
     def fresh_flavorprofile(self) -> str:
@@ -506,6 +512,14 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("DELETE", "/v1/secrets/{secret_id}"): Route(
         WRITE, lambda w: (f"/v1/secrets/{_a(w, 'secret')}", None),
         lambda w: (f"/v1/secrets/{w.fresh_secret()}", None)),
+    ("GET", "/v1/containers"): Route(OWN_SECRETS, lambda w: ("/v1/containers", None)),
+    ("POST", "/v1/containers"): Route(
+        STORE_SECRET, lambda w: ("/v1/containers", {"type": "generic", "secret_refs": []})),
+    ("GET", "/v1/containers/{container_id}"): Route(
+        READ_SECRET, lambda w: (f"/v1/containers/{_a(w, 'container')}", None)),
+    ("DELETE", "/v1/containers/{container_id}"): Route(
+        WRITE, lambda w: (f"/v1/containers/{_a(w, 'container')}", None),
+        lambda w: (f"/v1/containers/{w.fresh_container()}", None)),
     # -- the read-only Neutron view (Statera's own; read like flavors: any reader) --
     ("GET", "/v2.0/networks"): Route(OWN_LIST, lambda w: ("/v2.0/networks", None)),
     ("GET", "/v2.0/networks/{network_id}"): Route(
