@@ -6,7 +6,9 @@ Without Keystone the SDK is pointed at Statera per service:
 network_endpoint_override=URL)`` — the network override lets ``conn.network.find_subnet``
 resolve the VIP subnet by name from Statera's read-only Neutron view. With http_basic,
 ``auth_type="http_basic"`` and ``auth={"username", "password", "endpoint"}`` send Basic
-credentials on every call. The SDK follows the version document's ``/v2`` link.
+credentials on every call. The SDK follows the version document's ``/v2`` link. The
+secret store is Barbican-shaped: ``key_manager_endpoint_override=URL/v1`` makes
+``conn.key_manager`` store the secrets and certificate containers a TLS listener names.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import openstack
 import pytest
 from openstack import exceptions as sdk_exc
 
+from tests import certgen
 from tests.e2e.conftest import Statera
 
 pytestmark = [pytest.mark.slow,
@@ -29,7 +32,8 @@ WAIT = {"interval": 0.2, "wait": 60}
 
 def connect(s: Statera, user: tuple[str, str] | None = None) -> Any:
     overrides: dict[str, Any] = {"load_balancer_endpoint_override": s.url,
-                                 "network_endpoint_override": s.url}
+                                 "network_endpoint_override": s.url,
+                                 "key_manager_endpoint_override": f"{s.url}/v1"}
     if user is None:
         return openstack.connection.Connection(auth_type="none", **overrides)
     return openstack.connection.Connection(
@@ -175,3 +179,43 @@ def test_sdk_http_basic_tenancy(statera_up: Any) -> None:
     assert httpx.get(f"{s.url}{V}/loadbalancers").status_code == 401
     for conn in (as_alice, as_bob, as_root):
         conn.close()
+
+
+def test_sdk_key_manager_certificate_container_for_a_tls_listener(statera_up: Any) -> None:
+    s: Statera = statera_up()
+    conn = connect(s)
+    ca = certgen.make_ca()
+    leaf = certgen.make_leaf(ca, "www.example.com")
+    km, lbp = conn.key_manager, conn.load_balancer
+
+    def secret(payload: bytes, kind: str) -> str:
+        made = km.create_secret(name=kind, payload=payload.decode(), secret_type=kind,
+                                payload_content_type="text/plain")
+        return str(made.secret_ref)
+
+    container = km.create_container(name="www", type="certificate", secret_refs=[
+        {"name": "certificate", "secret_ref": secret(leaf.cert_pem, "certificate")},
+        {"name": "private_key", "secret_ref": secret(leaf.key_pem, "private")},
+        {"name": "intermediates", "secret_ref": secret(ca.cert_pem, "certificate")}])
+    ref = container.container_ref
+    assert ref.startswith(f"{s.url}/v1/containers/")
+    shown = km.get_container(container.container_id)
+    assert shown.type == "certificate" and len(shown.secret_refs) == 3
+    assert [c.name for c in km.containers()] == ["www"]
+
+    subnet = conn.network.find_subnet("public-subnet")
+    lb = lbp.wait_for_load_balancer(
+        lbp.create_load_balancer(name="tls", vip_subnet_id=subnet.id).id, **WAIT)
+    listener = lbp.create_listener(name="https", protocol="TERMINATED_HTTPS",
+                                   protocol_port=443, load_balancer_id=lb.id,
+                                   default_tls_container_ref=ref)
+    lbp.wait_for_load_balancer(lb.id, **WAIT)
+    assert lbp.get_listener(listener.id).default_tls_container_ref == ref
+    with pytest.raises(sdk_exc.ConflictException):
+        km.delete_container(container.container_id)
+
+    lbp.delete_load_balancer(lb.id, cascade=True)
+    lbp.wait_for_delete(lb, **WAIT)
+    km.delete_container(container.container_id)
+    assert list(km.containers()) == []
+    conn.close()

@@ -89,6 +89,7 @@ def create_app(deps: Deps) -> FastAPI:
 
     app.include_router(barbican.router)
     app.include_router(barbican.containers)
+    app.include_router(barbican.discovery)
     if deps.settings.api_settings.healthcheck_enabled:
         @app.get("/healthcheck", include_in_schema=False)
         def healthcheck() -> JSONResponse:

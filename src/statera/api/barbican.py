@@ -150,3 +150,20 @@ def delete_container(container_id: str, ctx: RequestContext = Depends(context),
                      d: Deps = Depends(deps)) -> Response:
     containers_svc.delete(d, ctx, container_id)
     return no_content()
+
+
+# ---- version discovery -----------------------------------------------------------------------
+
+discovery = APIRouter(tags=["secrets (Barbican subset)"])
+
+
+@discovery.get("/v1")
+@discovery.get("/v1/", include_in_schema=False)
+def key_manager_version(request: Request) -> JSONResponse:
+    """Barbican's version document, so keystoneauth clients (openstacksdk's key_manager,
+    python-barbicanclient) pointed at ``<base>/v1`` find the store."""
+    return ok({"version": {
+        "id": "v1", "status": "stable", "min_version": "1.0", "max_version": "1.0",
+        "links": [{"rel": "self", "href": f"{root_url(request)}/v1/"}],
+        "media-types": [{"base": "application/json",
+                         "type": "application/vnd.openstack.key-manager-v1+json"}]}})
