@@ -157,7 +157,7 @@ def delete_container(container_id: str, ctx: RequestContext = Depends(context),
 discovery = APIRouter(tags=["secrets (Barbican subset)"])
 
 
-@discovery.get("/v1")
+@discovery.get("/v1", include_in_schema=False)
 @discovery.get("/v1/", include_in_schema=False)
 def key_manager_version(request: Request) -> JSONResponse:
     """Barbican's version document, so keystoneauth clients (openstacksdk's key_manager,
