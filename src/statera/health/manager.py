@@ -77,6 +77,10 @@ class HealthManager:
         self.intake = Intake(HeartbeatDecoder(conf.heartbeat_mode, key), conf.replay_window)
         self.breaker = BreakerState()
         self.judge_after = clock() + conf.heartbeat_timeout
+        # Every heartbeat received before this time is in the database (the last batch taken
+        # was written): while heartbeats wait to be written, silence is measured from here.
+        self.written_until = clock()
+        self._writing = False
         self.failovers = 0
         self.zombies = 0
         self.last_flush: FlushResult | None = None
@@ -152,8 +156,10 @@ class HealthManager:
 
     def flush(self) -> FlushResult | None:
         """Write the current batch now (tests, and the last batch on stop)."""
+        taken_at = self.clock()
         batch = self.intake.take()
         if not batch:
+            self.written_until = taken_at
             return None
         try:
             result = self.store.write(batch)
@@ -161,14 +167,17 @@ class HealthManager:
             self.intake.put_back(batch)
             self._flush_failed(exc)
             return None
+        self.written_until = taken_at
         self._after_flush(result)
         return result
 
     async def _flush_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            taken_at = self.clock()
             batch = self.intake.take()
             if batch:
                 started = time.monotonic()
+                self._writing = True
                 try:
                     result = await asyncio.to_thread(self.store.write, batch)
                 except Exception as exc:
@@ -176,8 +185,12 @@ class HealthManager:
                     self._flush_failed(exc)
                 else:
                     metrics.BATCH_SECONDS.observe(time.monotonic() - started)
+                    self.written_until = taken_at
                     self._after_flush(result)
+                finally:
+                    self._writing = False
             else:
+                self.written_until = taken_at
                 self._export_counts()
             await _wait(stop, self.conf.stats_update_interval)
 
@@ -186,7 +199,14 @@ class HealthManager:
     def check_stale(self) -> Decision | None:
         """One look for silent amphorae; None while judging is paused."""
         now = self.clock()
-        cutoff = as_db_time(now - self.conf.heartbeat_timeout)
+        # Judge by what the database knows: heartbeats still waiting for (or in) a batch
+        # write — seconds, on a host busy with hundreds of amphorae and creates — must not
+        # make their amphorae look silent. bench.density, 200 creates with batch writes
+        # taking up to 2.5 s, saw two amphorae failed over and then the breaker open with
+        # 108 of 145 "silent". With nothing waiting, the database is current.
+        pending = self._writing or bool(self.intake.batch)
+        as_of = min(now, self.written_until) if pending else now
+        cutoff = as_db_time(as_of - self.conf.heartbeat_timeout)
         if self.unhealthy is not None:
             # Direct evidence needs no start-up grace (unlike silence, which may only mean
             # this health manager just started): fail the dead over now.

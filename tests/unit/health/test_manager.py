@@ -102,3 +102,29 @@ def test_a_batch_that_cannot_be_written_is_kept_and_judging_pauses(db: Database)
     clock.now = hm.judge_after
     decision = hm.check_stale()
     assert decision is not None and decision.failover == (silent,)
+
+
+def test_silence_is_measured_from_the_last_batch_written(db: Database) -> None:
+    """A batch not yet written (a slow write on a busy host) makes nobody look silent; once
+    batches are written again, an amphora that really stopped is judged."""
+    clock = Clock()
+    talking, silent = add_amphora(db), add_amphora(db)
+    hm = HealthManager(conf(), db, MASTER, bind=("127.0.0.1", 0), clock=clock)
+    for amp in (talking, silent):
+        hm.receive(packet(amp, 1, clock.now), "127.0.0.1")
+    assert hm.flush() is not None
+    # Both talk again, but that batch is still on its way to the database...
+    clock.now += 2.0
+    for amp in (talking, silent):
+        hm.receive(packet(amp, 2, clock.now), "127.0.0.1")
+    # ...when the stale check runs, 3.5 s after the last heartbeat the database holds.
+    clock.now += 1.5
+    decision = hm.check_stale()
+    assert decision is not None and decision.failover == () and not decision.state.open
+    assert hm.flush() is not None
+    # From here only one of them talks.
+    clock.now += 3.5
+    hm.receive(packet(talking, 3, clock.now), "127.0.0.1")
+    assert hm.flush() is not None
+    decision = hm.check_stale()
+    assert decision is not None and decision.failover == (silent,)
