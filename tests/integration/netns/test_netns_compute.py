@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -104,3 +107,30 @@ def test_management_neighbours_are_permanent_both_ways(tmp_path: Path,
         driver.delete(first)
         driver.delete(second)
     assert _neighbour(ip, address, test_bridge.name) == {}
+
+
+def test_unhealthy_sees_a_dead_haproxy_and_a_killed_agent(tmp_path: Path,
+                                                          test_bridge: BridgeSpec,
+                                                          ip: Ip) -> None:
+    driver = _driver(tmp_path, test_bridge, ip)
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    try:
+        driver.build(AmphoraBuild(amphora_id=a))
+        driver.build(AmphoraBuild(amphora_id=b))
+        assert driver.unhealthy([a, b]) == []
+        # b's haproxy: its pid file names a process that has exited.
+        gone = subprocess.Popen(["true"])
+        gone.wait()
+        lb_dir = driver.amphora_dir(b) / "lb" / str(uuid.uuid4())
+        lb_dir.mkdir(parents=True)
+        (lb_dir / "haproxy.pid").write_text(f"{gone.pid}\n")
+        assert driver.unhealthy([a, b]) == [b]
+        # a's agent is killed: dead whether or not it is still an unreaped zombie.
+        os.kill(int((driver.amphora_dir(a) / "agent.pid").read_text()), signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while driver.unhealthy([a, b]) != [a, b] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert driver.unhealthy([a, b]) == [a, b]
+    finally:
+        driver.delete(a)
+        driver.delete(b)
