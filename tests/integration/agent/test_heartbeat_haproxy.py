@@ -100,7 +100,9 @@ backend {pool}:{li}
     conf = Conf(amp, (f"127.0.0.1:{receiver.getsockname()[1]}",), 1, "", str(key_file),
                 wire.PER_AMPHORA)
     decoder = wire.HeartbeatDecoder(wire.PER_AMPHORA, MASTER)
-    guard = wire.ReplayGuard(window=5)
+    # Sequence order is what matters here; a wide window, since on a loaded host the beats
+    # can wait in the socket for seconds before this loop reads them.
+    guard = wire.ReplayGuard(window=120)
     handle = start_heartbeat_sender(lambda: conf, haproxy, state_file=tmp_path / "state.json")
     try:
         time.sleep(1.0)  # health checks settle (fall 1, rise 2 at 200 ms)
