@@ -100,13 +100,17 @@ def missing_requirements() -> str | None:
     return None
 
 
-def free_cidrs(ip: Ip, count: int) -> list[ipaddress.IPv4Network]:
-    """``count`` /24s in 10.240.0.0/12 that no host network (nor each other) overlaps."""
+def free_cidrs(ip: Ip, count: int, prefixlen: int = 24) -> list[ipaddress.IPv4Network]:
+    """``count`` networks of ``prefixlen`` (16-24; /24 by default) in 10.240.0.0/12 that no
+    host network (nor each other) overlaps."""
+    if not 16 <= prefixlen <= 24:
+        raise ValueError(f"prefixlen must be 16-24, not {prefixlen}")
     used = [u for u in foreign_networks(ip) if u.version == 4 and u.prefixlen > 0]
     out: list[ipaddress.IPv4Network] = []
     for _ in range(500):
         net = ipaddress.IPv4Network(
-            f"10.{240 + secrets.randbelow(15)}.{secrets.randbelow(256)}.0/24")
+            f"10.{240 + secrets.randbelow(15)}.{secrets.randbelow(256)}.0/{prefixlen}",
+            strict=False)
         if not any(net.overlaps(u) for u in used + out):
             out.append(net)
         if len(out) == count:
@@ -167,13 +171,16 @@ class Testbed:
 
     @classmethod
     def start(cls, workdir: Path, members: int = 2, extra_conf: str = "",
-              extra_networks: int = 0) -> Testbed:
+              extra_networks: int = 0, prefixlen: int = 24) -> Testbed:
+        """``prefixlen`` < 24 (e.g. 22 for hundreds of amphorae) sizes the management and
+        tenant networks; the tenant network's VIPs then come from its second /24 on, so they
+        never take an address of the members and clients (which sit in the first /24)."""
         problem = missing_requirements()
         if problem:
             raise RuntimeError(f"cannot build a data-plane testbed: {problem}")
         ip = Ip()
         tag = secrets.token_hex(3)
-        mgmt_net, tenant_net, *others = free_cidrs(ip, 2 + extra_networks)
+        mgmt_net, tenant_net, *others = free_cidrs(ip, 2 + extra_networks, prefixlen)
         port = free_port()
         bed = cls(workdir=workdir, ip=ip, tag=tag, url=f"http://127.0.0.1:{port}",
                   tenant_net=tenant_net, tenant_bridge=f"st-p{tag}", mgmt_bridge=f"st-m{tag}",
@@ -182,6 +189,10 @@ class Testbed:
             bed.extra_networks.append((f"extra{n}{tag}", net, f"st-x{n}{tag}"))
         more = "".join(f"[network:{name}]\ncidr = {net}\nbridge = {bridge}\n"
                        for name, net, bridge in bed.extra_networks)
+        pool = ""
+        if prefixlen < 24:
+            pool = (f"allocation_pool = {tenant_net.network_address + 256}-"
+                    f"{tenant_net.broadcast_address - 1}")
         base = f"""
 [DEFAULT]
 state_path = {workdir / 'state'}
@@ -200,6 +211,7 @@ nft_table = {bed.nft_table}
 [network:tenant{tag}]
 cidr = {tenant_net}
 bridge = {bed.tenant_bridge}
+{pool}
 {more}
 """
         (workdir / "statera.conf").write_text(merge_ini(base, extra_conf))
