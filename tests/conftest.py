@@ -153,6 +153,7 @@ def _empty_tables(url: str) -> None:
 
 def _migrated_sqlite(tmp_path: Path) -> None:
     """Copy a database migrated once per test session: much faster than migrating again."""
+    import atexit
     import shutil
     import tempfile
 
@@ -160,6 +161,8 @@ def _migrated_sqlite(tmp_path: Path) -> None:
         template = Path(tempfile.mkdtemp(prefix="statera-template-")) / "statera.db"
         upgrade(f"sqlite:///{template}")
         _TEMPLATE["db"] = template
+        # One per test process; gone when the process ends.
+        atexit.register(shutil.rmtree, template.parent, True)
     tmp_path.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(_TEMPLATE["db"], tmp_path / "statera.db")
 

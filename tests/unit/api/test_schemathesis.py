@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ def _document() -> dict[str, Any]:
         return create_app(Deps(settings=settings_, db=db)).openapi()
     finally:
         db.dispose()
+        shutil.rmtree(state, ignore_errors=True)
 
 
 DOCUMENT = _document()
