@@ -270,12 +270,14 @@ class HealthManager:
         return confirmed
 
     async def _stale_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
+        # The first look comes one interval after the start, like every later one (nothing
+        # can be judged at once anyway: silence waits out heartbeat_timeout, a direct probe
+        # wants two looks).
+        while not await _wait(stop, self.conf.health_check_interval):
             try:
                 await asyncio.to_thread(self.check_stale)
             except Exception as exc:
                 self._log_once("stale", logging.ERROR, "stale amphora check failed: %s", exc)
-            await _wait(stop, self.conf.health_check_interval)
 
     # ---- running ---------------------------------------------------------------------------
 
@@ -319,9 +321,11 @@ class HealthManager:
             await asyncio.to_thread(self.flush)
 
 
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
+async def _wait(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep ``seconds`` or until ``stop``; True when stopped."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
+    return stop.is_set()
 
 
 class HealthManagerThread:
