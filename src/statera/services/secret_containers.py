@@ -34,6 +34,7 @@ from statera.services.secrets import (
     live_secret,
     referencing,
     secret_id_of,
+    storing_project,
     text_field,
 )
 
@@ -91,13 +92,7 @@ def _secret_refs(session: Session, project_id: str, container_type: str,
 
 
 def store(deps: Deps, ctx: RequestContext, body: Mapping[str, Any]) -> m.SecretContainer:
-    project_id = ctx.project_id
-    if project_id is None:
-        raise InvalidInput("Containers belong to a project: the request names none.")
-    authorize(ctx, "secret:post", project_id)
-    unknown = sorted(set(body) - BODY_KEYS)
-    if unknown:
-        raise InvalidInput(f"Unknown attribute for container: {unknown[0]}")
+    project_id = storing_project(ctx, body, "container", BODY_KEYS)
     container_type = body.get("type")
     if container_type not in CONTAINER_TYPES:
         raise InvalidInput(f"type must be one of {', '.join(CONTAINER_TYPES)}.")

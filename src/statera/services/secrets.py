@@ -224,14 +224,22 @@ def _expiration(value: Any) -> datetime | None:
     return when
 
 
-def store(deps: Deps, ctx: RequestContext, body: Mapping[str, Any]) -> m.Secret:
+def storing_project(ctx: RequestContext, body: Mapping[str, Any], kind: str,
+                    keys: frozenset[str]) -> str:
+    """The project a new secret or container is stored for, once the caller may store and
+    the body holds nothing unknown."""
     project_id = ctx.project_id
     if project_id is None:
-        raise InvalidInput("Secrets belong to a project: the request names none.")
+        raise InvalidInput(f"A {kind} belongs to a project: the request names none.")
     authorize(ctx, "secret:post", project_id)
-    unknown = sorted(set(body) - BODY_KEYS)
+    unknown = sorted(set(body) - keys)
     if unknown:
-        raise InvalidInput(f"Unknown attribute for secret: {unknown[0]}")
+        raise InvalidInput(f"Unknown attribute for {kind}: {unknown[0]}")
+    return project_id
+
+
+def store(deps: Deps, ctx: RequestContext, body: Mapping[str, Any]) -> m.Secret:
+    project_id = storing_project(ctx, body, "secret", BODY_KEYS)
     data, content_type = _payload(body)
     secret_type = text_field(body, "secret_type") or "opaque"
     if secret_type not in SECRET_TYPES:
