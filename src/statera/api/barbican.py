@@ -52,9 +52,7 @@ def present_secret(request: Request, secret: m.Secret) -> dict[str, Any]:
 def store_secret(request: Request, body: dict[str, Any] = Body(...),
                  ctx: RequestContext = Depends(context),
                  d: Deps = Depends(deps)) -> JSONResponse:
-    secret = svc.store(d, ctx, body)
-    ref = secret_ref(request, secret.id)
-    return JSONResponse({"secret_ref": ref}, status_code=201, headers={"Location": ref})
+    return _created("secret_ref", secret_ref(request, svc.store(d, ctx, body).id))
 
 
 @router.get("")
@@ -63,6 +61,11 @@ def list_secrets(request: Request, ctx: RequestContext = Depends(context),
     items, total, limit, offset = svc.list_(d, ctx, query_params(request))
     return ok(_page(request, "secrets", [present_secret(request, s) for s in items], total,
                     limit, offset))
+
+
+def _created(key: str, ref: str) -> JSONResponse:
+    """Barbican's answer to a store: the new object's reference, also as Location."""
+    return JSONResponse({key: ref}, status_code=201, headers={"Location": ref})
 
 
 def _page(request: Request, kind: str, items: list[dict[str, Any]], total: int, limit: int,
@@ -126,9 +129,8 @@ def present_container(request: Request, container: m.SecretContainer) -> dict[st
 def store_container(request: Request, body: dict[str, Any] = Body(...),
                     ctx: RequestContext = Depends(context),
                     d: Deps = Depends(deps)) -> JSONResponse:
-    container = containers_svc.store(d, ctx, body)
-    ref = container_ref(request, container.id)
-    return JSONResponse({"container_ref": ref}, status_code=201, headers={"Location": ref})
+    return _created("container_ref",
+                    container_ref(request, containers_svc.store(d, ctx, body).id))
 
 
 @containers.get("")
